@@ -1,0 +1,152 @@
+"""Run bookkeeping shared by every notebook: seeds, the run folder, recorded figures.
+
+Taught in 00-overview. Every notebook ends with one call to :func:`record`, which
+writes its key figures as JSON into the current run folder (set by the papermill
+runner through the ``TINYNAS_RUN_DIR`` environment variable) and shows them as the
+notebook's last output, both as ``application/json`` and as a readable table, so the
+tests, ``make run`` and notebook 07 read numbers, never printed text.
+"""
+from __future__ import annotations
+
+import json
+import math
+import os
+import random
+import re
+from pathlib import Path
+from typing import Any, Mapping
+
+RUN_DIR_ENV = "TINYNAS_RUN_DIR"
+_NAME_RE = re.compile(r"^[0-9]{2}-[a-z0-9-]+$")
+
+
+def seed_everything(seed: int) -> None:
+    """Fix Python, NumPy and (if installed) TensorFlow/Keras seeds.
+
+    TensorFlow op determinism is enabled too, so CPU training repeats bit for bit
+    for the same seed, data order and thread count. Results can still vary across
+    machines with different CPU instruction sets (oneDNN kernels) or TF versions.
+    """
+    if not isinstance(seed, int) or isinstance(seed, bool) or seed < 0:
+        raise ValueError(f"seed must be a non-negative int, got {seed!r}")
+    os.environ["PYTHONHASHSEED"] = str(seed)
+    random.seed(seed)
+    import numpy as np
+
+    np.random.seed(seed)
+    try:
+        import keras
+        import tensorflow as tf
+    except ImportError:  # pragma: no cover - TF is a dependency
+        return
+    keras.utils.set_random_seed(seed)
+    try:
+        tf.config.experimental.enable_op_determinism()
+    except Exception:  # pragma: no cover - older TF
+        pass
+
+
+def run_dir(create: bool = True) -> Path:
+    """The current run folder: ``$TINYNAS_RUN_DIR``, else ``runs/interactive``.
+
+    ``runs/`` is resolved from the repository root (the parent of ``notebooks/``)
+    when the working directory is ``notebooks/``.
+    """
+    env = os.environ.get(RUN_DIR_ENV)
+    if env:
+        path = Path(env)
+    else:
+        root = Path.cwd()
+        if root.name == "notebooks":
+            root = root.parent
+        path = root / "runs" / "interactive"
+    if create:
+        path.mkdir(parents=True, exist_ok=True)
+    return path
+
+
+def _check_value(key: str, value: Any) -> Any:
+    if isinstance(value, bool) or value is None or isinstance(value, str):
+        return value
+    if isinstance(value, int):
+        return int(value)
+    if isinstance(value, float) or hasattr(value, "__float__"):
+        v = float(value)
+        if math.isnan(v) or math.isinf(v):
+            return None if math.isnan(v) else v
+        # numpy integers come through __float__; keep them integral
+        if hasattr(value, "dtype") and getattr(value.dtype, "kind", "f") in "iu":
+            return int(value)
+        return v
+    raise ValueError(
+        f"figure {key!r} must be a number, string, bool or None, got {type(value).__name__}; "
+        "record flat figures with units in their names (e.g. peak_sram_bytes)")
+
+
+def record(notebook: str, figures: Mapping[str, Any], *, display: bool = True) -> Path:
+    """Write a notebook's key figures to ``<run_dir>/<notebook>.json`` and show them.
+
+    ``notebook`` is the notebook's name without extension (``"00-overview"``);
+    ``figures`` is a flat mapping of names (with units, e.g. ``peak_sram_bytes``)
+    to plain numbers, strings, bools or None. Returns the JSON path.
+    """
+    if not isinstance(notebook, str) or not _NAME_RE.match(notebook):
+        raise ValueError(f"notebook must be a name like '00-overview', got {notebook!r}")
+    if not isinstance(figures, Mapping) or not figures:
+        raise ValueError("figures must be a non-empty mapping of name -> value")
+    clean = {}
+    for key, value in figures.items():
+        if not isinstance(key, str) or not re.match(r"^[a-z][a-z0-9_]*$", key):
+            raise ValueError(f"figure name {key!r} must be snake_case (letters, digits, _)")
+        clean[key] = _check_value(key, value)
+    path = run_dir() / f"{notebook}.json"
+    payload = {"notebook": notebook, "figures": clean}
+    tmp = path.with_suffix(".json.tmp")
+    tmp.write_text(json.dumps(payload, indent=1, sort_keys=False) + "\n")
+    tmp.replace(path)
+    if display:
+        try:
+            from IPython import get_ipython
+            from IPython.display import display as ipy_display
+        except ImportError:  # pragma: no cover
+            get_ipython = None
+        if get_ipython is not None and get_ipython() is not None:
+            ipy_display({"application/json": payload,
+                         "text/plain": format_figures(clean),
+                         "text/markdown": _markdown_table(clean)}, raw=True)
+        else:
+            print(format_figures(clean))
+    return path
+
+
+def format_figures(figures: Mapping[str, Any]) -> str:
+    """A two-column plain-text table of figures."""
+    width = max(len(k) for k in figures) if figures else 0
+    lines = []
+    for key, value in figures.items():
+        if isinstance(value, float):
+            text = f"{value:.6g}"
+        else:
+            text = str(value)
+        lines.append(f"{key:<{width}}  {text}")
+    return "\n".join(lines)
+
+
+def _markdown_table(figures: Mapping[str, Any]) -> str:
+    rows = ["| figure | value |", "|---|---|"]
+    for key, value in figures.items():
+        text = f"{value:.6g}" if isinstance(value, float) else str(value)
+        rows.append(f"| `{key}` | {text} |")
+    return "\n".join(rows)
+
+
+def load_figures(run: str | os.PathLike) -> dict[str, dict[str, Any]]:
+    """Read every ``NN-name.json`` of a run folder: ``{notebook: figures}``."""
+    run = Path(run)
+    if not run.is_dir():
+        raise FileNotFoundError(f"run folder {str(run)!r} does not exist")
+    out = {}
+    for path in sorted(run.glob("[0-9][0-9]-*.json")):
+        data = json.loads(path.read_text())
+        out[data["notebook"]] = data["figures"]
+    return out

@@ -1,0 +1,326 @@
+"""Execute the notebooks with papermill, from a preset, into a run folder.
+
+Taught in the README (``make run``). Usage::
+
+    python -m helpers.runner run                          # every notebook, preset "default"
+    python -m helpers.runner run --preset smoke --nb 00   # one notebook, small parameters
+    python -m helpers.runner run --nb 02 -p TARGET stm32f446re -p ROUNDS 50
+    python -m helpers.runner table runs/<folder>          # print a run's recorded figures
+    python -m helpers.runner publish --nb 00              # re-execute into notebooks/ (committed copy)
+
+Presets live in ``notebooks/presets/<name>.yaml``: a mapping from notebook name
+(``00-overview``) to ``{parameters: {...}, expect: {figure: [low, high]}}``. Every
+parameter name is checked against the notebook's ``parameters`` cell before any
+work starts; unknown names or malformed presets fail with a clear message.
+
+Each run writes ``runs/<timestamp>-<preset>/`` holding the executed notebooks, each
+notebook's recorded figures (``NN-name.json``), and ``run.json`` with the parameters
+and package versions. Nothing is overwritten: a new run gets a new folder.
+"""
+from __future__ import annotations
+
+import argparse
+import datetime as _dt
+import json
+import os
+import platform
+import re
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+ROOT = Path(__file__).resolve().parent.parent
+NOTEBOOKS = ROOT / "notebooks"
+PRESETS = NOTEBOOKS / "presets"
+RUNS = ROOT / "runs"
+_PACKAGES = ("tensorflow-cpu", "keras", "keras-tuner", "tflite-micro", "numpy", "papermill",
+             "unicorn", "ziglang")
+
+
+class PresetError(ValueError):
+    """A malformed preset, an unknown notebook or an unknown parameter name."""
+
+
+def notebooks(nb_dir: Path = NOTEBOOKS) -> list[Path]:
+    """The numbered notebooks, in order (``NN-name.ipynb``)."""
+    return sorted(p for p in Path(nb_dir).glob("[0-9][0-9]-*.ipynb"))
+
+
+def select(selector: str | None, nb_dir: Path = NOTEBOOKS) -> list[Path]:
+    """Notebooks matching ``selector`` ("02", "02-aging-evolution", "00,02"); all if None."""
+    nbs = notebooks(nb_dir)
+    if not selector:
+        return nbs
+    out = []
+    for part in str(selector).split(","):
+        part = part.strip()
+        hit = [p for p in nbs if p.stem == part or p.stem.split("-")[0] == part]
+        if not hit:
+            raise PresetError(f"no notebook matches NB={part!r}; known: {[p.stem for p in nbs]}")
+        out += hit
+    return out
+
+
+def notebook_parameters(path: Path) -> dict[str, Any]:
+    """Names and default values of a notebook's ``parameters`` cell (literals only)."""
+    import ast
+
+    import nbformat
+
+    nb = nbformat.read(path, as_version=4)
+    cells = [c for c in nb.cells if "parameters" in c.get("metadata", {}).get("tags", [])]
+    if len(cells) != 1:
+        raise PresetError(f"{path.name}: expected exactly one cell tagged 'parameters', found {len(cells)}")
+    params = {}
+    for node in ast.parse(cells[0].source).body:
+        if isinstance(node, ast.Assign) and len(node.targets) == 1 and isinstance(node.targets[0], ast.Name):
+            try:
+                params[node.targets[0].id] = ast.literal_eval(node.value)
+            except ValueError as exc:
+                raise PresetError(f"{path.name}: parameter {node.targets[0].id} is not a literal") from exc
+        elif not isinstance(node, ast.Expr):  # docstrings / comments are fine
+            raise PresetError(f"{path.name}: the parameters cell may only assign literals")
+    return params
+
+
+def load_preset(name: str, presets_dir: Path = PRESETS) -> dict[str, dict]:
+    """Read and validate ``presets/<name>.yaml``; returns {notebook: {parameters, expect}}."""
+    path = Path(presets_dir) / f"{name}.yaml"
+    if not path.exists():
+        known = sorted(p.stem for p in Path(presets_dir).glob("*.yaml"))
+        raise PresetError(f"unknown preset {name!r}; PRESET must be one of {known}")
+    try:
+        data = yaml.safe_load(path.read_text()) or {}
+    except yaml.YAMLError as exc:
+        raise PresetError(f"preset {path.name} is not valid YAML: {exc}") from exc
+    if not isinstance(data, dict):
+        raise PresetError(f"preset {path.name} must map notebook names to settings")
+    out = {}
+    for nb, spec in data.items():
+        spec = spec or {}
+        if not isinstance(spec, dict) or set(spec) - {"parameters", "expect"}:
+            raise PresetError(f"preset {path.name}: {nb!r} must have only 'parameters' and 'expect' keys")
+        params = spec.get("parameters") or {}
+        expect = spec.get("expect") or {}
+        if not isinstance(params, dict) or not isinstance(expect, dict):
+            raise PresetError(f"preset {path.name}: {nb!r}: 'parameters' and 'expect' must be mappings")
+        for key, rng in expect.items():
+            if not (isinstance(rng, list) and len(rng) == 2):
+                raise PresetError(f"preset {path.name}: {nb}: expect.{key} must be [low, high]")
+        out[str(nb)] = {"parameters": params, "expect": expect}
+    return out
+
+
+def resolve(preset: str, selector: str | None = None, overrides: dict | None = None,
+            nb_dir: Path = NOTEBOOKS, presets_dir: Path = PRESETS) -> list[tuple[Path, dict, dict]]:
+    """(notebook, parameters, expectations) for each selected notebook, all validated first."""
+    spec = load_preset(preset, presets_dir)
+    nbs = select(selector, nb_dir)
+    stems = {p.stem for p in notebooks(nb_dir)}
+    for nb in spec:
+        if nb not in stems:
+            raise PresetError(f"preset {preset!r} names unknown notebook {nb!r}; known: {sorted(stems)}")
+    plan = []
+    for path in nbs:
+        allowed = notebook_parameters(path)
+        entry = spec.get(path.stem, {"parameters": {}, "expect": {}})
+        params = dict(entry["parameters"])
+        params.update(overrides or {})
+        unknown = sorted(set(params) - set(allowed))
+        if unknown:
+            raise PresetError(f"{path.stem}: unknown parameter(s) {unknown}; allowed: {sorted(allowed)}")
+        plan.append((path, params, entry["expect"]))
+    return plan
+
+
+def package_versions() -> dict[str, str]:
+    from importlib.metadata import PackageNotFoundError, version
+
+    out = {"python": platform.python_version()}
+    for pkg in _PACKAGES:
+        try:
+            out[pkg] = version(pkg)
+        except PackageNotFoundError:
+            out[pkg] = "not installed"
+    return out
+
+
+_ABS = re.compile(r"(?<![\w.])(/(?:[\w.+-]+/)+)")
+
+
+def sanitize(path: Path) -> None:
+    """Strip absolute paths of this machine from an executed notebook (metadata and outputs)."""
+    import nbformat
+
+    nb = nbformat.read(path, as_version=4)
+    pm = nb.metadata.get("papermill", {})
+    for key in ("input_path", "output_path"):
+        if pm.get(key):
+            pm[key] = Path(pm[key]).name
+    home = str(Path.home())
+    roots = sorted({str(ROOT), os.path.realpath(ROOT), sys.prefix, home, "/tmp"}, key=len, reverse=True)
+
+    def clean(text: str) -> str:
+        for r in roots:
+            text = text.replace(r + "/", "").replace(r, ".")
+        return _ABS.sub(lambda m: "<path>/" if not m.group(1).startswith("/usr/share/datasets") else m.group(1), text)
+
+    def walk(obj):
+        if isinstance(obj, str):
+            return clean(obj)
+        if isinstance(obj, list):
+            return [walk(v) for v in obj]
+        if isinstance(obj, dict):
+            return {k: (v if k.startswith("image/") else walk(v)) for k, v in obj.items()}
+        return obj
+
+    for cell in nb.cells:
+        if cell.cell_type == "code":
+            cell.outputs = nbformat.from_dict(walk(cell.outputs))
+    nb.metadata["kernelspec"] = {"display_name": "Python 3", "language": "python", "name": "python3"}
+    nbformat.write(nb, path)
+
+
+def execute(path: Path, out_dir: Path, parameters: dict, *, log: bool = False) -> tuple[Path, float]:
+    """Run one notebook with papermill into ``out_dir``; returns (executed path, seconds)."""
+    import papermill as pm
+
+    out_dir.mkdir(parents=True, exist_ok=True)
+    out = out_dir / path.name
+    env_before = os.environ.get("TINYNAS_RUN_DIR")
+    os.environ["TINYNAS_RUN_DIR"] = str(out_dir.resolve())
+    t0 = time.time()
+    try:
+        pm.execute_notebook(str(path), str(out), parameters=parameters, kernel_name="python3",
+                            cwd=str(path.parent), progress_bar=False, log_output=log)
+    finally:
+        if env_before is None:
+            os.environ.pop("TINYNAS_RUN_DIR", None)
+        else:
+            os.environ["TINYNAS_RUN_DIR"] = env_before
+        if out.exists():
+            sanitize(out)
+    return out, time.time() - t0
+
+
+def check_expectations(figures: dict, expect: dict) -> list[str]:
+    """Messages for every expected figure that is missing or outside [low, high]."""
+    bad = []
+    for key, (low, high) in expect.items():
+        if key not in figures:
+            bad.append(f"{key}: not recorded")
+            continue
+        val = figures[key]
+        if isinstance(low, bool) or isinstance(val, str):
+            if val != low:
+                bad.append(f"{key} = {val!r}, expected {low!r}")
+        elif val is None or not (low <= val <= high):
+            bad.append(f"{key} = {val}, expected within [{low}, {high}]")
+    return bad
+
+
+def figures_table(run_dir: Path) -> str:
+    """All recorded figures of a run as one plain-text table."""
+    from helpers.run import format_figures, load_figures
+
+    figs = load_figures(run_dir)
+    parts = []
+    for nb, f in figs.items():
+        parts.append(f"== {nb}\n{format_figures(f)}")
+    comparison = run_dir / "comparison.txt"
+    if comparison.exists():
+        parts.append(comparison.read_text())
+    return "\n\n".join(parts) if parts else f"(no figures recorded in {run_dir})"
+
+
+def run(preset: str = "default", selector: str | None = None, overrides: dict | None = None,
+        out: Path | None = None, log: bool = True) -> Path:
+    """Execute the selected notebooks into a new run folder and print their figures."""
+    plan = resolve(preset, selector, overrides)
+    stamp = _dt.datetime.now().strftime("%Y%m%d-%H%M%S")
+    run_dir = Path(out) if out else RUNS / f"{stamp}-{preset}"
+    if run_dir.exists() and any(run_dir.iterdir()):
+        raise FileExistsError(f"run folder {run_dir} exists and is not empty; runs never overwrite")
+    run_dir.mkdir(parents=True, exist_ok=True)
+    meta = {"preset": preset, "started": stamp, "versions": package_versions(),
+            "notebooks": {p.stem: params for p, params, _ in plan}}
+    (run_dir / "run.json").write_text(json.dumps(meta, indent=1) + "\n")
+    failures = []
+    for path, params, expect in plan:
+        print(f"--> {path.stem} {params or ''}", flush=True)
+        try:
+            _, secs = execute(path, run_dir, params, log=log)
+        except Exception as exc:  # keep going: report every notebook
+            failures.append(f"{path.stem}: {type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}")
+            print(f"    FAILED ({failures[-1]})", flush=True)
+            continue
+        meta.setdefault("wall_seconds", {})[path.stem] = round(secs, 1)
+        print(f"    done in {secs:.0f} s", flush=True)
+    (run_dir / "run.json").write_text(json.dumps(meta, indent=1) + "\n")
+    print(f"\nrun folder: {run_dir}\n")
+    print(figures_table(run_dir))
+    if failures:
+        raise SystemExit("notebooks failed:\n  " + "\n  ".join(failures))
+    return run_dir
+
+
+def publish(selector: str | None = None) -> None:
+    """Re-execute notebooks at their default parameters and write them back into notebooks/.
+
+    This is how the committed copies (with outputs) are refreshed.
+    """
+    import shutil
+    import tempfile
+
+    for path in select(selector):
+        with tempfile.TemporaryDirectory() as tmp:
+            executed, secs = execute(path, Path(tmp), {}, log=True)
+            shutil.copyfile(executed, path)
+        print(f"published {path.name} ({secs:.0f} s)")
+
+
+def _parse_overrides(pairs: list[list[str]] | None) -> dict:
+    out = {}
+    for name, value in pairs or []:
+        out[name] = yaml.safe_load(value)
+    return out
+
+
+def main(argv: list[str] | None = None) -> None:
+    ap = argparse.ArgumentParser(prog="python -m helpers.runner", description=__doc__.split("\n")[0])
+    sub = ap.add_subparsers(dest="cmd", required=True)
+    r = sub.add_parser("run", help="execute notebooks into runs/<timestamp>-<preset>/")
+    r.add_argument("--preset", default="default")
+    r.add_argument("--nb", default=None, help="notebook number(s) or name(s), comma separated")
+    r.add_argument("-p", "--parameter", nargs=2, action="append", metavar=("NAME", "VALUE"))
+    r.add_argument("--out", default=None, help="run folder (must be new or empty)")
+    t = sub.add_parser("table", help="print the recorded figures of a run folder")
+    t.add_argument("run_dir", nargs="?", default=None, help="default: the latest run")
+    pb = sub.add_parser("publish", help="re-execute notebooks into notebooks/ (committed copies)")
+    pb.add_argument("--nb", default=None)
+    args = ap.parse_args(argv)
+    try:
+        if args.cmd == "run":
+            run(args.preset, args.nb, _parse_overrides(args.parameter), args.out)
+        elif args.cmd == "table":
+            path = Path(args.run_dir) if args.run_dir else latest_run()
+            print(figures_table(path))
+        elif args.cmd == "publish":
+            publish(args.nb)
+    except (PresetError, FileExistsError, FileNotFoundError) as exc:
+        raise SystemExit(f"error: {exc}")
+
+
+def latest_run(runs: Path = RUNS) -> Path:
+    """The most recent run folder under ``runs/`` (by name, which starts with a timestamp)."""
+    cands = sorted(p for p in Path(runs).glob("*") if p.is_dir() and p.name != "interactive")
+    if not cands:
+        raise FileNotFoundError(f"no run folders under {runs}; run `make run` first")
+    return cands[-1]
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,114 @@
+"""Budgeted training and evaluation.
+
+Taught in 00-overview. ``fit`` trains a Keras model on a :class:`helpers.data.Dataset`
+for a number of epochs and/or a wall-clock budget, seeded, and returns a small
+:class:`TrainResult` (curves, best validation accuracy, seconds). Models end in
+logits (no softmax); the loss is sparse categorical cross-entropy from logits.
+"""
+from __future__ import annotations
+
+import time
+from dataclasses import asdict, dataclass, field
+
+import numpy as np
+
+__all__ = ["TrainResult", "fit", "accuracy", "compile_model"]
+
+
+@dataclass
+class TrainResult:
+    """What one training run produced. Taught in 00-overview."""
+
+    epochs_run: int
+    wall_seconds: float
+    train_accuracy: list[float] = field(default_factory=list)
+    val_accuracy: list[float] = field(default_factory=list)
+    loss: list[float] = field(default_factory=list)
+    stopped_by_budget: bool = False
+
+    @property
+    def best_val_accuracy(self) -> float:
+        return max(self.val_accuracy) if self.val_accuracy else float("nan")
+
+    def to_dict(self) -> dict:
+        d = asdict(self)
+        d["best_val_accuracy"] = self.best_val_accuracy
+        return d
+
+    def summary(self) -> str:
+        return (f"{self.epochs_run} epoch(s) in {self.wall_seconds:.1f} s; "
+                f"val accuracy {self.val_accuracy[-1] if self.val_accuracy else float('nan'):.4f} "
+                f"(best {self.best_val_accuracy:.4f})" + (" [stopped by time budget]" if self.stopped_by_budget else ""))
+
+    __str__ = summary
+
+
+def compile_model(model, lr: float = 1e-3):
+    """Adam + sparse categorical cross-entropy from logits, accuracy metric."""
+    import keras
+
+    model.compile(optimizer=keras.optimizers.Adam(lr),
+                  loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
+                  metrics=["accuracy"])
+    return model
+
+
+def fit(model, data, epochs: int = 1, *, batch_size: int = 64, lr: float = 1e-3, seed: int = 0,
+        max_seconds: float | None = None, callbacks=None, progress: bool = True) -> TrainResult:
+    """Train ``model`` on ``data`` (a Dataset) for ``epochs`` and at most ``max_seconds``.
+
+    The data order is seeded; weights are whatever the model was built with (seed
+    them with :func:`helpers.seed_everything` before building).
+    """
+    import keras
+
+    if not isinstance(epochs, int) or epochs < 1:
+        raise ValueError(f"epochs must be a positive int, got {epochs!r}")
+    if max_seconds is not None and max_seconds <= 0:
+        raise ValueError(f"max_seconds must be positive, got {max_seconds!r}")
+    if not getattr(model, "compiled", False):
+        compile_model(model, lr)
+
+    t0 = time.time()
+    budget_hit = {"flag": False}
+
+    class _Budget(keras.callbacks.Callback):
+        def on_train_batch_end(self, batch, logs=None):
+            if max_seconds is not None and time.time() - t0 > max_seconds:
+                budget_hit["flag"] = True
+                self.model.stop_training = True
+
+    cbs = [_Budget()] + list(callbacks or [])
+    if progress:
+        from tqdm.auto import tqdm
+
+        bar = tqdm(total=epochs, desc="epochs", leave=False)
+
+        class _Bar(keras.callbacks.Callback):
+            def on_epoch_end(self, epoch, logs=None):
+                bar.update(1)
+                bar.set_postfix(val_acc=f"{(logs or {}).get('val_accuracy', float('nan')):.3f}")
+        cbs.append(_Bar())
+    rng = np.random.default_rng(seed)
+    hist = {"accuracy": [], "val_accuracy": [], "loss": []}
+    epochs_run = 0
+    for epoch in range(epochs):
+        order = rng.permutation(len(data.x_train))
+        h = model.fit(data.x_train[order], data.y_train[order], batch_size=batch_size, epochs=epoch + 1,
+                      initial_epoch=epoch, validation_data=(data.x_val, data.y_val), shuffle=False,
+                      callbacks=cbs, verbose=0)
+        epochs_run += 1
+        for k in hist:
+            hist[k] += [float(v) for v in h.history.get(k, [])]
+        if budget_hit["flag"]:
+            break
+    if progress:
+        bar.close()
+    return TrainResult(epochs_run, time.time() - t0, hist["accuracy"], hist["val_accuracy"], hist["loss"],
+                       budget_hit["flag"])
+
+
+def accuracy(model, x: np.ndarray, y: np.ndarray, batch_size: int = 256) -> float:
+    """Top-1 accuracy of a float Keras model (argmax of its outputs)."""
+    logits = model.predict(x, batch_size=batch_size, verbose=0)
+    return float(np.mean(np.argmax(logits, axis=-1) == y))

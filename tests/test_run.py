@@ -1,0 +1,73 @@
+"""helpers.run (record/load_figures) and helpers.runner (presets, validation)."""
+import json
+
+import numpy as np
+import pytest
+
+from helpers import run, runner
+
+
+def test_record_writes_json_and_load_reads_it(tmp_path, monkeypatch):
+    monkeypatch.setenv(run.RUN_DIR_ENV, str(tmp_path))
+    path = run.record("03-sparse-pruning", {"test_accuracy_int8": np.float32(0.5), "peak_sram_bytes": np.int64(1234),
+                                            "note": "x", "ok": True}, display=False)
+    data = json.loads(path.read_text())
+    assert data["figures"] == {"test_accuracy_int8": 0.5, "peak_sram_bytes": 1234, "note": "x", "ok": True}
+    assert isinstance(data["figures"]["peak_sram_bytes"], int)
+    assert run.load_figures(tmp_path) == {"03-sparse-pruning": data["figures"]}
+
+
+@pytest.mark.parametrize("name,figs,match", [
+    ("overview", {"a": 1}, "notebook"),
+    ("00-overview", {}, "non-empty"),
+    ("00-overview", {"Bad Name": 1}, "snake_case"),
+    ("00-overview", {"a": [1, 2]}, "must be a number"),
+])
+def test_record_rejects_bad_input(tmp_path, monkeypatch, name, figs, match):
+    monkeypatch.setenv(run.RUN_DIR_ENV, str(tmp_path))
+    with pytest.raises(ValueError, match=match):
+        run.record(name, figs, display=False)
+
+
+def _write_nb(path, source):
+    import nbformat
+
+    nb = nbformat.v4.new_notebook()
+    cell = nbformat.v4.new_code_cell(source)
+    cell.metadata["tags"] = ["parameters"]
+    nb.cells = [cell, nbformat.v4.new_code_cell("print(EPOCHS)")]
+    nbformat.write(nb, path)
+
+
+def test_presets_validate_before_work(tmp_path):
+    nbs, presets = tmp_path / "nb", tmp_path / "presets"
+    nbs.mkdir(), presets.mkdir()
+    _write_nb(nbs / "00-demo.ipynb", "EPOCHS = 1\nSEED = 0")
+    (presets / "good.yaml").write_text("00-demo:\n  parameters: {EPOCHS: 2}\n  expect: {acc: [0.5, 1]}\n")
+    plan = runner.resolve("good", nb_dir=nbs, presets_dir=presets)
+    assert plan[0][1] == {"EPOCHS": 2} and plan[0][2] == {"acc": [0.5, 1]}
+    assert runner.resolve("good", overrides={"SEED": 3}, nb_dir=nbs, presets_dir=presets)[0][1] == {"EPOCHS": 2, "SEED": 3}
+    (presets / "typo.yaml").write_text("00-demo:\n  parameters: {EPOHCS: 2}\n")
+    with pytest.raises(runner.PresetError, match="EPOHCS"):
+        runner.resolve("typo", nb_dir=nbs, presets_dir=presets)
+    (presets / "badnb.yaml").write_text("99-nothing: {}\n")
+    with pytest.raises(runner.PresetError, match="99-nothing"):
+        runner.resolve("badnb", nb_dir=nbs, presets_dir=presets)
+    (presets / "broken.yaml").write_text("00-demo: [1, 2\n")
+    with pytest.raises(runner.PresetError, match="YAML"):
+        runner.resolve("broken", nb_dir=nbs, presets_dir=presets)
+    with pytest.raises(runner.PresetError, match="unknown preset"):
+        runner.resolve("nope", nb_dir=nbs, presets_dir=presets)
+    with pytest.raises(runner.PresetError, match="NB="):
+        runner.resolve("good", selector="05", nb_dir=nbs, presets_dir=presets)
+
+
+def test_expectations():
+    assert runner.check_expectations({"a": 0.7}, {"a": [0.5, 1.0]}) == []
+    assert runner.check_expectations({"a": 0.2}, {"a": [0.5, 1.0]})
+    assert runner.check_expectations({}, {"a": [0.5, 1.0]}) == ["a: not recorded"]
+
+
+def test_project_presets_are_valid():
+    for preset in ("smoke", "default", "full"):
+        runner.resolve(preset)
