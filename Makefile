@@ -8,7 +8,7 @@ PRESET ?= default
 NB     ?=
 ARGS   ?=
 
-export TF_CPP_MIN_LOG_LEVEL := 2
+export TF_CPP_MIN_LOG_LEVEL := 3
 export PYTHONHASHSEED := 0
 
 .PHONY: all venv run test test-slow lab lock data clean

@@ -24,7 +24,7 @@ def sample_grid(data, per_class: int = 1, max_classes: int = 10, ax=None, title:
     x, y = data.x_train, data.y_train
     classes = list(range(min(data.num_classes, max_classes)))
     h, w = x.shape[1:3]
-    canvas = np.ones((per_class * (h + 2), len(classes) * (w + 2)), np.float32)
+    canvas = np.zeros((per_class * (h + 2), len(classes) * (w + 2)), np.float32)
     for j, c in enumerate(classes):
         idx = np.flatnonzero(y == c)[:per_class]
         for i, k in enumerate(idx):
