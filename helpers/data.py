@@ -260,7 +260,7 @@ def _fashion(source: str):
     if source in ("auto", "debian") and all(p.exists() for p in files.values()):
         arrays = ((_read_idx(files["train-images"]), _read_idx(files["train-labels"])),
                   (_read_idx(files["t10k-images"]), _read_idx(files["t10k-labels"])))
-        return arrays, f"Debian package dataset-fashion-mnist ({FASHION_DEBIAN_DIR})"
+        return arrays, "Debian package dataset-fashion-mnist (installed IDX files)"
     if source == "debian":
         raise DatasetUnavailableError(
             "fashion_mnist: Debian package dataset-fashion-mnist is not installed; "
