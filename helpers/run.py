@@ -140,6 +140,33 @@ def _markdown_table(figures: Mapping[str, Any]) -> str:
     return "\n".join(rows)
 
 
+def save_model(notebook: str, tflite_bytes: bytes, *, label: str = "best") -> Path:
+    """Save a notebook's deployed int8 model as ``<run_dir>/<notebook>.<label>.tflite``.
+
+    Search notebooks save their best feasible model this way, so notebook
+    07-comparison measures every method's result with one harness (TFLite-Micro
+    arena, flash, emulated latency, int8 accuracy on the same test set).
+    """
+    if not isinstance(notebook, str) or not _NAME_RE.match(notebook):
+        raise ValueError(f"notebook must be a name like '02-aging-evolution', got {notebook!r}")
+    if not re.match(r"^[a-z0-9_-]+$", label):
+        raise ValueError(f"label must be lower-case letters, digits, _ or -, got {label!r}")
+    if not isinstance(tflite_bytes, (bytes, bytearray)) or len(tflite_bytes) < 8:
+        raise ValueError("tflite_bytes must be the bytes of a .tflite model")
+    path = run_dir() / f"{notebook}.{label}.tflite"
+    path.write_bytes(bytes(tflite_bytes))
+    return path
+
+
+def load_models(run: str | os.PathLike) -> dict[str, dict[str, bytes]]:
+    """Every ``NN-name.<label>.tflite`` of a run folder: ``{notebook: {label: bytes}}``."""
+    out: dict[str, dict[str, bytes]] = {}
+    for path in sorted(Path(run).glob("[0-9][0-9]-*.*.tflite")):
+        notebook, label = path.name[:-len(".tflite")].split(".", 1)
+        out.setdefault(notebook, {})[label] = path.read_bytes()
+    return out
+
+
 def load_figures(run: str | os.PathLike) -> dict[str, dict[str, Any]]:
     """Read every ``NN-name.json`` of a run folder: ``{notebook: figures}``."""
     run = Path(run)

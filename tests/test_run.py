@@ -71,3 +71,13 @@ def test_expectations():
 def test_project_presets_are_valid():
     for preset in ("smoke", "default", "full"):
         runner.resolve(preset)
+
+
+def test_save_and_load_models(tmp_path, monkeypatch):
+    monkeypatch.setenv(run.RUN_DIR_ENV, str(tmp_path))
+    run.save_model("02-aging-evolution", b"TFL3-fake-model")
+    run.save_model("04-micronets-dnas", b"TFL3-small-model", label="s")
+    models = run.load_models(tmp_path)
+    assert models == {"02-aging-evolution": {"best": b"TFL3-fake-model"}, "04-micronets-dnas": {"s": b"TFL3-small-model"}}
+    with pytest.raises(ValueError, match="label"):
+        run.save_model("02-aging-evolution", b"TFL3-x", label="Best Model")
