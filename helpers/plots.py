@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import numpy as np
 
-__all__ = ["sample_grid", "budget_bars", "cdf", "pareto"]
+__all__ = ["sample_grid", "budget_bars", "cdf", "pareto", "search_scatter", "hypervolume_curves"]
 
 
 def _axes(ax, figsize=(6, 4)):
@@ -85,4 +85,323 @@ def pareto(x, y, ax=None, label: str | None = None, front: bool = True, **kw):
                 fx.append(x[i])
                 fy.append(y[i])
         ax.step(fx, fy, where="post", color=ax.collections[-1].get_facecolor()[0], lw=1.2)
+    return ax
+
+
+def search_scatter(trials, x: str, y: str, ax=None, color: str = "order", bounds: dict | None = None,
+                   title: str | None = None, cmap: str = "viridis"):
+    """Completed trials of a search (``SearchResult.trials``) as a scatter of ``y`` against ``x``,
+    coloured by ``color`` (default: completion order, i.e. the round), with the bounds drawn as
+    dashed lines and the feasible Pareto front (both minimised) as a step line.
+
+    Taught in 02-aging-evolution.
+    """
+    ax = _axes(ax)
+    t = trials[trials.status == "COMPLETED"]
+    xs, ys = t[x].to_numpy(float), t[y].to_numpy(float)
+    sc = ax.scatter(xs, ys, c=t[color].to_numpy(float), s=16, cmap=cmap, alpha=0.8)
+    ax.figure.colorbar(sc, ax=ax, label=color)
+    feas = t[t.feasible.astype(bool)]
+    if len(feas):
+        fx, fy = feas[x].to_numpy(float), feas[y].to_numpy(float)
+        order = np.lexsort((fy, fx))
+        px, py, best = [], [], np.inf
+        for i in order:
+            if fy[i] < best:
+                best = fy[i]
+                px.append(fx[i])
+                py.append(fy[i])
+        ax.step(px, py, where="post", color="crimson", lw=1.3, label="feasible Pareto front")
+        ax.legend(fontsize=7)
+    for name, v in (bounds or {}).items():
+        if v is None:
+            continue
+        if name == x:
+            ax.axvline(v, color="gray", ls="--", lw=0.8)
+        if name == y:
+            ax.axhline(v, color="gray", ls="--", lw=0.8)
+    ax.set_xlabel(x)
+    ax.set_ylabel(y)
+    if title:
+        ax.set_title(title)
+    return ax
+
+
+def hypervolume_curves(histories: dict, ax=None, title: str | None = None):
+    """Hypervolume after each trained candidate, one line per search (``{name: hv_history}``).
+
+    Taught in 02-aging-evolution.
+    """
+    ax = _axes(ax)
+    for name, hv in histories.items():
+        hv = np.asarray(hv, float)
+        ax.plot(np.arange(1, len(hv) + 1), hv, label=f"{name} (final {hv[-1] if len(hv) else 0:.4f})")
+    ax.set_xlabel("trained candidates (rounds)")
+    ax.set_ylabel("hypervolume (bound-normalised)")
+    ax.legend(fontsize=8)
+    if title:
+        ax.set_title(title)
+    return ax
+
+
+# ---------------------------------------------------------------- 01-search-space-cdf (TinyNAS)
+
+def space_cdfs(ranking, top: int = 5, bottom: int = 1, ax=None, title: str | None = None):
+    """FLOPs CDFs of the fitting models of the ``top`` ranked spaces (and the ``bottom``
+    eligible ones, dashed), as in MCUNet's Figure 3. ``ranking``: a
+    :class:`helpers.tinynas.SpaceRanking`. Taught in 01-search-space-cdf."""
+    ax = _axes(ax, (7, 4.2))
+    rows = ranking.table()
+    elig = rows[rows["eligible"]] if "eligible" in rows else rows
+    picks = [(r, "-") for _, r in elig.head(top).iterrows()]
+    if bottom:
+        picks += [(r, "--") for _, r in elig.tail(bottom).iterrows() if r["rank"] > top]
+    for r, ls in picks:
+        key = (float(r["width"]), int(r["resolution"]))
+        f = np.asarray(ranking.flops[key], float) / 1e6
+        cdf(f, ax=ax, ls=ls, label=f"#{int(r['rank'])} w{key[0]}-r{key[1]} "
+                                   f"(mean {f.mean():.2f}M, {100 * r['fit_rate']:.0f}% fit)")
+    ax.set_xlabel("MFLOPs (MACs) of models that fit")
+    ax.set_title(title or "FLOPs distribution of fitting models per space")
+    ax.legend(fontsize=7)
+    return ax
+
+
+def choice_map(sweep, ax=None, title: str | None = None):
+    """The space TinyNAS picks for each (SRAM, flash) budget pair (MCUNet Fig. 12 style):
+    a grid of cells labelled 'w<width> r<resolution>', coloured by the mean MFLOPs of the
+    chosen space. ``sweep``: :func:`helpers.tinynas.choice_sweep` output.
+    Taught in 01-search-space-cdf."""
+    ax = _axes(ax, (7, 4.2))
+    srams = sorted(sweep["sram_budget"].unique())
+    flashes = sorted(sweep["flash_budget"].unique())
+    grid = np.full((len(srams), len(flashes)), np.nan)
+    for _, r in sweep.iterrows():
+        i, j = srams.index(r["sram_budget"]), flashes.index(r["flash_budget"])
+        grid[i, j] = r["best_mean_mflops"]
+        lab = "none" if r["best_resolution"] < 0 else f"w{r['best_width']:g}\nr{int(r['best_resolution'])}"
+        ax.text(j, i, lab, ha="center", va="center", fontsize=7)
+    im = ax.imshow(grid, origin="lower", cmap="viridis", aspect="auto", alpha=0.8)
+    ax.figure.colorbar(im, ax=ax, label="mean MFLOPs of chosen space")
+    ax.set_xticks(range(len(flashes)))
+    ax.set_xticklabels([f"{f / 1024:.0f}" for f in flashes], fontsize=8)
+    ax.set_yticks(range(len(srams)))
+    ax.set_yticklabels([f"{s / 1024:.0f}" for s in srams], fontsize=8)
+    ax.set_xlabel("flash budget (KB)")
+    ax.set_ylabel("SRAM budget (KB)")
+    ax.set_title(title or "chosen space vs memory budget")
+    return ax
+
+
+def accuracy_strips(groups: dict, ax=None, title: str | None = None, ylabel: str = "test accuracy"):
+    """One column of points (and its mean) per group: ``{label: accuracies}``.
+    Taught in 01-search-space-cdf and 05-once-for-all."""
+    ax = _axes(ax, (6, 3.6))
+    for i, (lab, vals) in enumerate(groups.items()):
+        v = np.asarray(vals, float)
+        ax.scatter(np.full(len(v), i) + np.linspace(-0.08, 0.08, len(v)), v, s=22, alpha=0.8)
+        if len(v):
+            ax.hlines(v.mean(), i - 0.25, i + 0.25, color="k", lw=1.5)
+    ax.set_xticks(range(len(groups)))
+    ax.set_xticklabels(list(groups), fontsize=8)
+    ax.set_ylabel(ylabel)
+    ax.set_title(title or "")
+    return ax
+
+
+def comparison_pareto(table, sram: str = "tflm_arena_head_bytes", acc: str = "test_accuracy_int8",
+                      flash: str = "flash_bytes", ax=None, title: str | None = None):
+    """Accuracy vs peak SRAM, one labelled point per method, marker area ∝ flash (07-comparison)."""
+    ax = _axes(ax, (7, 4.2))
+    fl = np.asarray(table[flash], float)
+    size = 40 + 400 * fl / max(fl.max(), 1)
+    same = table["same_task"].to_numpy() if "same_task" in table else np.ones(len(table), bool)
+    for i, row in enumerate(table.to_dict("records")):
+        ax.scatter(row[sram], 100 * row[acc], s=size[i], alpha=0.6, marker="o" if same[i] else "^",
+                   label=f"{row['method']} ({row[flash] / 1024:.1f} KB flash)")
+        ax.annotate(row["method"], (row[sram], 100 * row[acc]), fontsize=7, xytext=(4, 4), textcoords="offset points")
+    ax.set_xscale("log")
+    ax.set_xlabel(f"peak SRAM, {sram} (B, log)")
+    ax.set_ylabel("int8 test accuracy in TFLite-Micro (%)")
+    ax.set_title(title or "best model per method")
+    ax.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.01, 1.0), title="marker area ∝ flash", title_fontsize=7)
+    return ax
+
+
+# ---------------------------------------------------------------- 06-deployment (engine, emulator)
+
+def memory_bars(items: dict, ax=None, title: str | None = None, reference: str | None = None,
+                colors: dict | None = None):
+    """Horizontal bars of memory figures ``{label: bytes}`` in KB, each labelled with its
+    bytes and, if ``reference`` names one of the labels, its ratio to that bar (``ref / x``).
+    Taught in 06-deployment (plans vs the measured TFLite-Micro arena)."""
+    labels = list(items)
+    ax = _axes(ax, (7, 0.45 * len(labels) + 1.2))
+    vals = np.asarray([float(items[k]) for k in labels])
+    ref = float(items[reference]) if reference in items else None
+    cols = [(colors or {}).get(k, "#4C72B0") for k in labels]
+    ys = np.arange(len(labels))[::-1]
+    ax.barh(ys, vals / 1024, color=cols)
+    for y, v, k in zip(ys, vals, labels):
+        txt = f" {v:,.0f} B"
+        if ref and k != reference and v > 0:
+            txt += f"  ({ref / v:.2f}x less)" if v <= ref else f"  ({v / ref:.2f}x more)"
+        ax.text(v / 1024, y, txt, va="center", fontsize=7)
+    ax.set_yticks(ys)
+    ax.set_yticklabels(labels, fontsize=8)
+    ax.set_xlabel("KB")
+    ax.set_xlim(0, vals.max() / 1024 * 1.45 if len(vals) else 1)
+    ax.set_title(title or "memory")
+    return ax
+
+
+def live_memory_timeline(plans: dict, ax=None, title: str | None = None):
+    """Bytes live at each execution step, one step line per memory plan
+    (``{label: helpers.resources.MemoryPlan}``), with each plan's peak dashed.
+    Steps follow each plan's own execution order. Taught in 06-deployment."""
+    ax = _axes(ax, (8, 3.6))
+    for label, p in plans.items():
+        live = np.asarray(p.live_bytes, float) / 1024
+        line = ax.step(np.arange(len(live)), live, where="mid",
+                       label=f"{label} (peak {p.peak_bytes:,} B)")[0]
+        ax.axhline(p.peak_bytes / 1024, color=line.get_color(), ls="--", lw=0.7)
+    ax.set_xlabel("execution step (operator)")
+    ax.set_ylabel("live activation KB")
+    ax.set_title(title or "live memory per operator")
+    ax.legend(fontsize=7)
+    return ax
+
+
+def op_cost_bars(tables: dict, ax=None, value: str = "instructions", title: str | None = None,
+                 log: bool = False):
+    """Per-operator bars of ``value`` (a column of :meth:`helpers.emulator.EmulationResult.table`,
+    e.g. "instructions" or "cycles"), grouped by variant ``{label: table}``; x ticks are
+    ``position:kind`` of the first table. Taught in 06-deployment."""
+    labels = list(tables)
+    first = tables[labels[0]]
+    ax = _axes(ax, (max(6.0, 0.32 * len(first) + 2), 3.6))
+    xs = np.arange(len(first))
+    wbar = 0.8 / max(len(labels), 1)
+    for i, lab in enumerate(labels):
+        t = tables[lab]
+        ax.bar(xs - 0.4 + wbar * (i + 0.5), t[value].to_numpy(float), wbar,
+               label=f"{lab} (total {t[value].sum():,.0f})")
+    ax.set_xticks(xs)
+    ax.set_xticklabels([f"{p}:{str(k).replace('DEPTHWISE_CONV_2D', 'DW').replace('CONV_2D', 'CONV')}"
+                        for p, k in zip(first["pos"], first["kind"])], rotation=70, fontsize=7)
+    if log:
+        ax.set_yscale("log")
+    ax.set_ylabel(value)
+    ax.set_title(title or f"{value} per operator")
+    ax.legend(fontsize=7)
+    return ax
+
+
+def engine_comparison(measured: dict, published: dict, ax=None, title: str | None = None):
+    """Our engine vs TFLite-Micro (measured here) beside published TinyEngine figures.
+
+    ``measured`` / ``published``: ``{label: {"memory_kb": x, "latency_ms": y}}`` (either
+    figure may be None). Two panels: peak memory and latency; measured bars solid,
+    published bars hatched and labelled as such. Returns the two axes.
+    Taught in 06-deployment."""
+    import matplotlib.pyplot as plt
+
+    if ax is None:
+        _, ax = plt.subplots(1, 2, figsize=(11, 3.8))
+    groups = [("measured here", measured, None), ("published", published, "//")]
+    for a, key, unit in ((ax[0], "memory_kb", "peak memory KB"), (ax[1], "latency_ms", "latency ms")):
+        labels, vals, hatches, cols = [], [], [], []
+        for gname, d, hatch in groups:
+            for lab, v in d.items():
+                if v.get(key) is None:
+                    continue
+                labels.append(lab)
+                vals.append(float(v[key]))
+                hatches.append(hatch)
+                cols.append("#4C72B0" if hatch is None else "#C9C9C9")
+        ys = np.arange(len(labels))[::-1]
+        bars = a.barh(ys, vals, color=cols, edgecolor="k", lw=0.4)
+        for b, h in zip(bars, hatches):
+            if h:
+                b.set_hatch(h)
+        for y, v in zip(ys, vals):
+            a.text(v, y, f" {v:,.1f}", va="center", fontsize=7)
+        a.set_yticks(ys)
+        a.set_yticklabels(labels, fontsize=7)
+        a.set_xlabel(unit)
+        a.set_xlim(0, max(vals) * 1.25 if vals else 1)
+    ax[0].set_title(title or "engine vs interpreter (hatched: published)")
+    return ax
+
+
+# ---------------------------------------------------------------- 04-micronets-dnas
+def latency_vs_ops(study, fit=None, axes=None, title: str | None = None):
+    """MicroNets Fig. 2 style: emulated latency against op count, one panel per target,
+    one colour per backbone, with the fitted line ``latency = a * ops + b`` and its r²
+    in the legend. ``study``: :class:`helpers.dnas.LatencyStudy` (or its table);
+    ``fit``: :func:`helpers.dnas.fit_latency` of it. Taught in 04-micronets-dnas."""
+    import matplotlib.pyplot as plt
+    from helpers import dnas as _dnas
+    df = study.table() if hasattr(study, "table") else study
+    fit = fit or _dnas.fit_latency(df)
+    targets = list(dict.fromkeys(df["target"]))
+    if axes is None:
+        _, axes = plt.subplots(1, len(targets), figsize=(5.2 * len(targets), 3.8), squeeze=False)
+        axes = axes[0]
+    for ax, t in zip(np.atleast_1d(axes), targets):
+        for bb, g in df[df["target"] == t].groupby("backbone"):
+            x = g["ops"].to_numpy(float) / 1e6
+            r = fit.get(bb, t)
+            pts = ax.scatter(x, g["latency_ms"], s=22, alpha=0.8)
+            xs = np.linspace(0, x.max() * 1.05, 20)
+            ax.plot(xs, r["a_ms_per_mop"] * xs + r["b_ms"], color=pts.get_facecolor()[0],
+                    label=f"{bb}: r²={r['r2']:.3f}, {r['mops_per_s']:.0f} Mops/s")
+        ax.set_xlabel("Mops (2 x MACs)")
+        ax.set_ylabel("emulated latency (ms)")
+        ax.set_title(title or f"{t} (emulated)")
+        ax.legend(fontsize=7)
+    return axes
+
+
+def dnas_history(results: dict, ax=None, title: str | None = None):
+    """Expected resources over the DNAS epochs, each divided by its target (1 = the
+    target), one colour per searched model, one line style per resource.
+    ``results``: ``{label: helpers.dnas.SearchResult}``. Taught in 04-micronets-dnas."""
+    ax = _axes(ax, (7, 4))
+    styles = {"model_size": ":", "working_memory": "-", "ops": "--"}
+    for i, (lab, r) in enumerate(results.items()):
+        h = r.history_table()
+        for k, ls in styles.items():
+            if k in r.targets:
+                ax.plot(h["epoch"], h[f"E_{k}"] / r.targets[k], ls=ls, color=f"C{i}",
+                        label=f"{lab} {k}")
+    ax.axhline(1.0, color="k", lw=0.8)
+    ax.set_xlabel("search epoch")
+    ax.set_ylabel("expected resource / target")
+    ax.set_title(title or "DNAS: expected resources against their targets")
+    ax.legend(fontsize=7, ncol=2)
+    return ax
+
+
+def dnas_probs(result, ax=None, title: str | None = None):
+    """Heat map of the learned option probabilities of every decision node (rows) with
+    the chosen option boxed. ``result``: :class:`helpers.dnas.SearchResult`.
+    Taught in 04-micronets-dnas."""
+    ax = _axes(ax, (6, 2.8))
+    nodes = result.space.nodes
+    opts = sorted({o for _, os_ in nodes for o in os_})
+    grid = np.full((len(nodes), len(opts)), np.nan)
+    for i, ((_, os_), p) in enumerate(zip(nodes, result.probs)):
+        for o, v in zip(os_, p):
+            grid[i, opts.index(o)] = v
+    ax.imshow(grid, cmap="Blues", vmin=0, vmax=1, aspect="auto")
+    for i, c in enumerate(result.choices):
+        j = opts.index(c)
+        ax.add_patch(__import__("matplotlib").patches.Rectangle((j - 0.5, i - 0.5), 1, 1, fill=False,
+                                                                 ec="red", lw=1.5))
+    ax.set_xticks(range(len(opts)))
+    ax.set_xticklabels(["id" if o == 0 else str(o) for o in opts], fontsize=7)
+    ax.set_yticks(range(len(nodes)))
+    ax.set_yticklabels([n for n, _ in nodes], fontsize=7)
+    ax.set_title(title or f"{result.name}: option probabilities (red = chosen)")
     return ax

@@ -270,16 +270,18 @@ def run(preset: str = "default", selector: str | None = None, overrides: dict | 
 def publish(selector: str | None = None) -> None:
     """Re-execute notebooks at their default parameters and write them back into notebooks/.
 
-    This is how the committed copies (with outputs) are refreshed.
+    This is how the committed copies (with outputs) are refreshed. Each execution
+    keeps its run folder (``runs/<timestamp>-publish-<notebook>/``: figures and saved
+    models), so 07-comparison can compare the published results.
     """
     import shutil
-    import tempfile
 
     for path in select(selector):
-        with tempfile.TemporaryDirectory() as tmp:
-            executed, secs = execute(path, Path(tmp), {}, log=True)
-            shutil.copyfile(executed, path)
-        print(f"published {path.name} ({secs:.0f} s)")
+        stamp = _dt.datetime.now().strftime("%Y%m%d-%H%M%S")
+        out = RUNS / f"{stamp}-publish-{path.stem}"
+        executed, secs = execute(path, out, {}, log=True)
+        shutil.copyfile(executed, path)
+        print(f"published {path.name} ({secs:.0f} s); run folder {out}")
 
 
 def _parse_overrides(pairs: list[list[str]] | None) -> dict:

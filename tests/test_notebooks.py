@@ -5,6 +5,7 @@ A notebook added to notebooks/ is picked up here without editing this file.
 """
 import json
 import os
+import shutil
 import subprocess
 import sys
 
@@ -17,11 +18,18 @@ NOTEBOOKS = runner.notebooks()
 SMOKE = runner.resolve("smoke")
 
 
+@pytest.fixture(scope="module")
+def run_folder(tmp_path_factory):
+    """One run folder shared by all notebooks, executed in order as `make run` does,
+    so 07-comparison reads the smoke results of the notebooks before it."""
+    return tmp_path_factory.mktemp("smoke-run")
+
+
 @pytest.mark.notebook
 @pytest.mark.parametrize("path,params,expect", SMOKE, ids=[p.stem for p, _, _ in SMOKE])
-def test_notebook_smoke(path, params, expect, tmp_path):
-    executed, seconds = runner.execute(path, tmp_path, params)
-    figures = load_figures(tmp_path)
+def test_notebook_smoke(path, params, expect, run_folder, tmp_path):
+    executed, seconds = runner.execute(path, run_folder, params)
+    figures = load_figures(run_folder)
     assert path.stem in figures, f"{path.stem} did not call helpers.record()"
     assert "wall_seconds" in figures[path.stem] or seconds > 0
     problems = runner.check_expectations(figures[path.stem], expect)
@@ -30,6 +38,9 @@ def test_notebook_smoke(path, params, expect, tmp_path):
     assert "/work/" not in text and str(runner.ROOT) not in text, "absolute paths left in executed notebook"
 
     # nbval re-executes the parameterised copy and compares the deterministic cells.
+    # nbval's run folder starts as a copy of the shared one, so notebooks that read earlier
+    # results (07) see the same inputs and must print the same checked outputs.
+    shutil.copytree(run_folder, tmp_path / "nbval", ignore=shutil.ignore_patterns("*.ipynb"))
     env = dict(os.environ, TINYNAS_RUN_DIR=str(tmp_path / "nbval"))
     proc = subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "--nbval-lax",
                            "--nbval-current-env", str(executed)],
@@ -43,6 +54,18 @@ def test_every_notebook_has_a_smoke_preset_entry():
     spec = runner.load_preset("smoke")
     missing = [p.stem for p in NOTEBOOKS if p.stem not in spec]
     assert not missing, f"add smoke parameters for {missing} to notebooks/presets/smoke.yaml"
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=[p.stem for p in NOTEBOOKS])
+def test_papermill_reads_every_parameter(path):
+    """papermill's own parser must see the same parameters as the runner (no '=' or quotes in comments)."""
+    import nbformat
+    from papermill.translators import PythonTranslator
+
+    nb = nbformat.read(path, as_version=4)
+    cell = next(c for c in nb.cells if "parameters" in c.metadata.get("tags", []))
+    seen = {p.name for p in PythonTranslator.inspect(cell)}
+    assert seen == set(runner.notebook_parameters(path))
 
 
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=[p.stem for p in NOTEBOOKS])
