@@ -1,0 +1,858 @@
+"""Read a ``.tflite`` flatbuffer into plain Python objects (no TensorFlow needed).
+
+``read(tflite_bytes)`` returns a :class:`TFLiteModel` holding the tensors,
+operators and subgraph inputs/outputs of the main subgraph, with constant data
+as numpy arrays and quantisation parameters per tensor. It is what the memory
+planners in :mod:`helpers.resources`, the int8 kernels in :mod:`helpers.kernels`
+and the emulator harness work from.
+
+Taught in 06-deployment (reading the converted model before running it).
+
+The parser uses the flatbuffers schema module bundled with ``tflite-micro``
+(pure Python, imported in ~0.3 s); TensorFlow is not imported. Corrupt or
+truncated bytes raise :class:`TFLiteFormatError` (a ``ValueError``) naming the
+problem instead of crashing.
+"""
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+__all__ = ["TFLiteFormatError", "TFLiteTensor", "TFLiteOp", "TFLiteModel", "read",
+           "validate", "opcode_name", "DTYPES"]
+
+
+class TFLiteFormatError(ValueError):
+    """The bytes are not a readable TFLite flatbuffer (corrupt, truncated, wrong file)."""
+
+
+def _schema():
+    # Lazy import keeps ``import helpers.tflite_io`` cheap.
+    from tflite_micro.tensorflow.lite.micro.python import schema_py_generated as fb
+    return fb
+
+
+# TensorType enum value -> numpy dtype (None: no numpy equivalent).
+_TYPE_NAMES = {0: "float32", 1: "float16", 2: "int32", 3: "uint8", 4: "int64", 5: "object",
+               6: "bool", 7: "int16", 8: "complex64", 9: "int8", 10: "float64",
+               11: "complex128", 12: "uint64", 15: "uint32", 16: "uint16"}
+DTYPES = {k: np.dtype(v) for k, v in _TYPE_NAMES.items()}
+_PACKED = {17: "INT4", 19: "INT2", 20: "UINT4"}  # sub-byte types: data kept as raw uint8
+
+_enum_cache: dict[str, dict[int, str]] = {}
+
+
+def _enum_names(cls_name: str) -> dict[int, str]:
+    if cls_name not in _enum_cache:
+        cls = getattr(_schema(), cls_name)
+        _enum_cache[cls_name] = {v: k for k, v in vars(cls).items()
+                                 if not k.startswith("_") and isinstance(v, int)}
+    return _enum_cache[cls_name]
+
+
+def opcode_name(builtin_code: int) -> str:
+    """Name of a ``BuiltinOperator`` code, e.g. ``3 -> "CONV_2D"``."""
+    return _enum_names("BuiltinOperator").get(int(builtin_code), f"UNKNOWN_{builtin_code}")
+
+
+@dataclass
+class TFLiteTensor:
+    """One tensor of the main subgraph.
+
+    ``data`` is the constant value (numpy array of ``dtype`` and ``shape``) or
+    ``None`` for a tensor computed at run time (activations, inputs, outputs).
+    ``scale`` / ``zero_point`` are 1-D arrays (length 1 per-tensor, or one per
+    channel along ``quantized_dimension``); empty when not quantised.
+    """
+
+    index: int
+    name: str
+    shape: tuple
+    dtype: np.dtype
+    scale: np.ndarray
+    zero_point: np.ndarray
+    quantized_dimension: int = 0
+    data: np.ndarray | None = None
+    buffer: int = 0
+    is_variable: bool = False
+    type_name: str = ""
+
+    @property
+    def nbytes(self) -> int:
+        """Bytes of one instance of this tensor (product of shape x itemsize)."""
+        n = int(np.prod(self.shape, dtype=np.int64)) if len(self.shape) else 1
+        if self.type_name in ("INT4", "UINT4"):
+            return (n + 1) // 2
+        if self.type_name == "INT2":
+            return (n + 3) // 4
+        return n * self.dtype.itemsize
+
+    @property
+    def is_constant(self) -> bool:
+        return self.data is not None
+
+    def __repr__(self) -> str:
+        kind = "const" if self.is_constant else "act"
+        return (f"TFLiteTensor({self.index}, {self.name!r}, shape={self.shape}, "
+                f"{self.type_name or self.dtype}, {kind})")
+
+
+@dataclass
+class TFLiteOp:
+    """One operator: ``opcode`` like ``"CONV_2D"``, tensor indices (``-1`` = absent
+    optional input) and ``options``, the builtin options as a dict with snake_case
+    keys and enum values as names (``padding="SAME"``,
+    ``fused_activation_function="RELU"``)."""
+
+    index: int
+    opcode: str
+    inputs: list
+    outputs: list
+    options: dict = field(default_factory=dict)
+    version: int = 1
+    builtin_code: int = -1
+    custom_code: str | None = None
+
+    def __repr__(self) -> str:
+        return f"TFLiteOp({self.index}, {self.opcode}, in={self.inputs}, out={self.outputs})"
+
+
+@dataclass
+class TFLiteModel:
+    """A parsed ``.tflite`` model (main subgraph 0).
+
+    Attributes: ``tensors``, ``ops`` (in the file's execution order),
+    ``inputs`` / ``outputs`` (subgraph io tensor indices), ``num_subgraphs``,
+    ``buffer_bytes`` (bytes of every constant buffer), ``size`` (file bytes),
+    ``description``, ``metadata_names``.
+    """
+
+    tensors: list
+    ops: list
+    inputs: list
+    outputs: list
+    num_subgraphs: int = 1
+    version: int = 3
+    description: str = ""
+    size: int = 0
+    buffer_bytes: int = 0
+    metadata_names: list = field(default_factory=list)
+
+    def consumers(self, tensor_index: int) -> list:
+        """Indices of ops that read ``tensor_index``."""
+        return [op.index for op in self.ops if tensor_index in op.inputs]
+
+    def producer(self, tensor_index: int) -> int | None:
+        """Index of the op writing ``tensor_index`` (None for inputs / constants)."""
+        for op in self.ops:
+            if tensor_index in op.outputs:
+                return op.index
+        return None
+
+    def summary(self) -> str:
+        lines = [f"TFLite model: {len(self.ops)} ops, {len(self.tensors)} tensors, "
+                 f"{self.size} bytes ({self.buffer_bytes} in constant buffers)",
+                 f"inputs {self.inputs} outputs {self.outputs}"]
+        for op in self.ops:
+            shapes = [self.tensors[i].shape if i >= 0 else None for i in op.inputs]
+            outs = [self.tensors[i].shape for i in op.outputs]
+            lines.append(f"  {op.index:3d} {op.opcode:<22s} {shapes} -> {outs}")
+        return "\n".join(lines)
+
+    def __str__(self) -> str:
+        return self.summary()
+
+    def to_dict(self) -> dict:
+        return {"ops": [{"index": o.index, "opcode": o.opcode, "inputs": list(o.inputs),
+                         "outputs": list(o.outputs), "options": dict(o.options)}
+                        for o in self.ops],
+                "tensors": [{"index": t.index, "name": t.name, "shape": list(t.shape),
+                             "dtype": t.type_name, "constant": t.is_constant}
+                            for t in self.tensors],
+                "inputs": list(self.inputs), "outputs": list(self.outputs),
+                "size": self.size, "buffer_bytes": self.buffer_bytes}
+
+
+def _snake(name: str) -> str:
+    return re.sub(r"(?<=[a-z0-9])([A-Z])", r"_\1", name).lower()
+
+
+_ENUM_FIELDS = {"padding": "Padding",
+                "fused_activation_function": "ActivationFunctionType",
+                "weights_format": "FullyConnectedOptionsWeightsFormat",
+                "lsh_projection_type": "LSHProjectionType",
+                "combiner_type": "CombinerType",
+                "mode": "MirrorPadMode",
+                "out_data_type": None, "output_type": None, "in_data_type": None,
+                "quantized_bias_type": None}
+
+
+def _options_dict(opt) -> dict:
+    if opt is None:
+        return {}
+    out: dict[str, Any] = {}
+    for k, v in vars(opt).items():
+        key = _snake(k)
+        enum_cls = _ENUM_FIELDS.get(key, "")
+        if enum_cls is None and isinstance(v, (int, np.integer)):
+            v = _tensor_type_name(int(v))
+        elif enum_cls:
+            try:
+                v = _enum_names(enum_cls).get(int(v), int(v))
+            except AttributeError:
+                v = int(v)
+        elif isinstance(v, np.ndarray):
+            v = v.tolist()
+        elif isinstance(v, (np.integer,)):
+            v = int(v)
+        elif isinstance(v, (np.floating,)):
+            v = float(v)
+        elif hasattr(v, "__dict__") and not isinstance(v, (str, bytes)):
+            v = _options_dict(v)
+        out[key] = v
+    return out
+
+
+def _tensor_type_name(code: int) -> str:
+    return _enum_names("TensorType").get(code, f"TYPE_{code}")
+
+
+def validate(tflite_bytes) -> None:
+    """Cheap structural checks before handing bytes to a C++ interpreter.
+
+    Raises :class:`TFLiteFormatError` naming the first problem: wrong type,
+    too short, missing ``TFL3`` identifier, root table offset out of range,
+    or a flatbuffer that does not parse / has tensor or buffer indices out of
+    range (checked by a full :func:`read`).
+    """
+    read(tflite_bytes)
+
+
+def _check_header(buf: bytes) -> None:
+    if len(buf) < 16:
+        raise TFLiteFormatError(f"tflite_bytes: only {len(buf)} bytes, too short for a TFLite "
+                                "flatbuffer (need at least 16)")
+    ident = bytes(buf[4:8])
+    if ident != b"TFL3":
+        raise TFLiteFormatError(f"tflite_bytes: file identifier is {ident!r}, expected b'TFL3' "
+                                "(not a TFLite flatbuffer, or corrupt)")
+    root = int.from_bytes(buf[0:4], "little")
+    if root < 8 or root + 4 > len(buf):
+        raise TFLiteFormatError(f"tflite_bytes: root table offset {root} outside the "
+                                f"{len(buf)}-byte buffer (truncated or corrupt)")
+
+
+def read(tflite_bytes, subgraph: int = 0) -> TFLiteModel:
+    """Parse a ``.tflite`` flatbuffer (bytes, bytearray, or a path) into a :class:`TFLiteModel`.
+
+    Taught in 06-deployment. Raises :class:`TFLiteFormatError` (``ValueError``)
+    on corrupt or truncated bytes, and ``ValueError`` for a bad ``subgraph``.
+    """
+    if isinstance(tflite_bytes, TFLiteModel):
+        return tflite_bytes
+    if isinstance(tflite_bytes, str) or hasattr(tflite_bytes, "__fspath__"):
+        with open(tflite_bytes, "rb") as f:
+            tflite_bytes = f.read()
+    if isinstance(tflite_bytes, memoryview):
+        tflite_bytes = tflite_bytes.tobytes()
+    if not isinstance(tflite_bytes, (bytes, bytearray)):
+        raise TypeError(f"tflite_bytes must be bytes, bytearray or a path, got "
+                        f"{type(tflite_bytes).__name__}")
+    buf = bytes(tflite_bytes)
+    _check_header(buf)
+    fb = _schema()
+    try:
+        raw = fb.Model.GetRootAsModel(buf, 0)
+        m = fb.ModelT.InitFromObj(raw)
+    except Exception as e:  # flatbuffers raises IndexError/struct.error/... on bad offsets
+        raise TFLiteFormatError(f"tflite_bytes: flatbuffer does not parse "
+                                f"({type(e).__name__}: {e}); corrupt or truncated file") from e
+    try:
+        return _convert(m, buf, subgraph)
+    except TFLiteFormatError:
+        raise
+    except ValueError:
+        raise
+    except Exception as e:
+        raise TFLiteFormatError(f"tflite_bytes: inconsistent model structure "
+                                f"({type(e).__name__}: {e})") from e
+
+
+def _convert(m, buf: bytes, subgraph: int) -> TFLiteModel:
+    subgraphs = m.subgraphs or []
+    if not subgraphs:
+        raise TFLiteFormatError("tflite_bytes: model has no subgraphs")
+    if not (0 <= subgraph < len(subgraphs)):
+        raise ValueError(f"subgraph={subgraph} out of range; model has {len(subgraphs)} "
+                         f"subgraph(s) (allowed 0..{len(subgraphs) - 1})")
+    sg = subgraphs[subgraph]
+    buffers = m.buffers or []
+    opcodes = m.operatorCodes or []
+
+    def buffer_data(bi: int):
+        if bi <= 0:
+            return None  # buffer 0 is the conventional empty sentinel
+        if bi >= len(buffers):
+            raise TFLiteFormatError(f"tflite_bytes: tensor refers to buffer {bi} but the model "
+                                    f"has {len(buffers)} buffers")
+        b = buffers[bi]
+        if b is None:
+            return None
+        if b.data is not None and len(b.data):
+            return np.asarray(b.data, dtype=np.uint8)
+        if b.offset and b.offset > 1 and b.size:
+            if b.offset + b.size > len(buf):
+                raise TFLiteFormatError(f"tflite_bytes: buffer {bi} spans bytes "
+                                        f"[{b.offset}, {b.offset + b.size}) beyond the file")
+            return np.frombuffer(buf, np.uint8, count=b.size, offset=b.offset)
+        return None
+
+    buffer_bytes = 0
+    for bi, b in enumerate(buffers):
+        if b is None:
+            continue
+        if b.data is not None:
+            buffer_bytes += len(b.data)
+        elif b.size:
+            buffer_bytes += int(b.size)
+
+    tensors = []
+    for i, t in enumerate(sg.tensors or []):
+        shape = tuple(int(s) for s in (t.shape if t.shape is not None else ()))
+        tname = _tensor_type_name(int(t.type))
+        dtype = DTYPES.get(int(t.type), np.dtype("uint8"))
+        q = t.quantization
+        scale = np.asarray(q.scale if q is not None and q.scale is not None else [],
+                           dtype=np.float32)
+        zp = np.asarray(q.zeroPoint if q is not None and q.zeroPoint is not None else [],
+                        dtype=np.int64)
+        qdim = int(q.quantizedDimension) if q is not None else 0
+        raw = buffer_data(int(t.buffer))
+        data = None
+        if raw is not None:
+            if int(t.type) in _PACKED or dtype == np.dtype("object"):
+                data = raw.copy()
+            else:
+                n = int(np.prod(shape, dtype=np.int64)) if shape else 1
+                if raw.size != n * dtype.itemsize:
+                    raise TFLiteFormatError(
+                        f"tflite_bytes: tensor {i} ({t.name!r}) shape {shape} {tname} needs "
+                        f"{n * dtype.itemsize} bytes but its buffer holds {raw.size}")
+                data = raw.view(dtype).reshape(shape).copy()
+        name = t.name.decode() if isinstance(t.name, bytes) else (t.name or "")
+        tensors.append(TFLiteTensor(index=i, name=name, shape=shape, dtype=dtype, scale=scale,
+                                    zero_point=zp, quantized_dimension=qdim, data=data,
+                                    buffer=int(t.buffer), is_variable=bool(t.isVariable),
+                                    type_name=tname))
+    nt = len(tensors)
+
+    def check_idx(idx_list, what):
+        out = [int(v) for v in (idx_list if idx_list is not None else [])]
+        for v in out:
+            if v < -1 or v >= nt:
+                raise TFLiteFormatError(f"tflite_bytes: {what} refers to tensor {v}, but the "
+                                        f"subgraph has {nt} tensors")
+        return out
+
+    ops = []
+    for k, o in enumerate(sg.operators or []):
+        if not (0 <= o.opcodeIndex < len(opcodes)):
+            raise TFLiteFormatError(f"tflite_bytes: operator {k} has opcode index "
+                                    f"{o.opcodeIndex}, model has {len(opcodes)} operator codes")
+        oc = opcodes[o.opcodeIndex]
+        code = max(int(oc.builtinCode), int(oc.deprecatedBuiltinCode))
+        cname = opcode_name(code)
+        custom = oc.customCode.decode() if isinstance(oc.customCode, bytes) else oc.customCode
+        if cname == "CUSTOM" and custom:
+            cname = f"CUSTOM:{custom}"
+        opts = _options_dict(o.builtinOptions)
+        ops.append(TFLiteOp(index=k, opcode=cname, inputs=check_idx(o.inputs, f"operator {k}"),
+                            outputs=check_idx(o.outputs, f"operator {k} outputs"), options=opts,
+                            version=int(oc.version), builtin_code=code, custom_code=custom))
+    desc = m.description.decode() if isinstance(m.description, bytes) else (m.description or "")
+    meta = []
+    for md in (m.metadata or []):
+        nm = md.name.decode() if isinstance(md.name, bytes) else (md.name or "")
+        meta.append(nm)
+    return TFLiteModel(tensors=tensors, ops=ops,
+                       inputs=check_idx(sg.inputs, "subgraph inputs"),
+                       outputs=check_idx(sg.outputs, "subgraph outputs"),
+                       num_subgraphs=len(subgraphs), version=int(m.version), description=desc,
+                       size=len(buf), buffer_bytes=buffer_bytes, metadata_names=meta)
+
+
+# ===================================================================== canonical writer
+#
+# ``canonical_bytes`` re-serialises a model in a canonical layout (used by
+# helpers.deploy.to_tflite_int8): names and signature defs dropped, constant
+# tensors first (in order of first use), then the non-constant tensors in their
+# original relative order (which TFLM's planner tie-breaking depends on), one
+# buffer per distinct constant payload (16-byte aligned), every non-constant tensor
+# on the empty buffer 0, operator codes in order of first use. ``SizeBuilder``
+# replays the same flatbuffers calls without writing bytes, so the size of a model
+# described only by shapes (helpers.resources.flash_bytes) is exact.
+
+class SizeBuilder:
+    """Duck-typed ``flatbuffers.Builder`` that only tracks the size (fast, no bytes).
+
+    Mirrors the Python flatbuffers builder's alignment, default-skipping and
+    vtable de-duplication exactly, for the calls the TFLite schema's ``Pack``
+    methods make.
+    """
+
+    __slots__ = ("off", "minalign", "vtables", "cur", "obj_end", "n_elems", "forceDefaults",
+                 "log")
+
+    def __init__(self, initialSize=0):
+        self.log = None
+        self.off = 0
+        self.minalign = 1
+        self.vtables = {}
+        self.cur = None
+        self.obj_end = 0
+        self.n_elems = 0
+        self.forceDefaults = False
+
+    def Offset(self):
+        return self.off
+
+    def Prep(self, size, additional):
+        if size > self.minalign:
+            self.minalign = size
+        self.off += (-(self.off + additional)) & (size - 1)
+
+    def _prepend(self, w):
+        self.off += (-self.off) & (w - 1)
+        if w > self.minalign:
+            self.minalign = w
+        self.off += w
+
+    # scalars
+    def PrependBool(self, x): self._prepend(1)
+    def PrependByte(self, x): self._prepend(1)
+    def PrependUint8(self, x): self._prepend(1)
+    def PrependInt8(self, x): self._prepend(1)
+    def PrependUint16(self, x): self._prepend(2)
+    def PrependInt16(self, x): self._prepend(2)
+    def PrependUint32(self, x): self._prepend(4)
+    def PrependInt32(self, x): self._prepend(4)
+    def PrependFloat32(self, x): self._prepend(4)
+    def PrependUint64(self, x): self._prepend(8)
+    def PrependInt64(self, x): self._prepend(8)
+    def PrependFloat64(self, x): self._prepend(8)
+    def PrependUOffsetTRelative(self, off): self._prepend(4)
+    def PrependSOffsetTRelative(self, off): self._prepend(4)
+
+    def _slot(self, w, slot, x, d):
+        if x != d or (self.forceDefaults and d is not None):
+            self._prepend(w)
+            self.cur[slot] = self.off
+
+    def PrependBoolSlot(self, o, x, d): self._slot(1, o, x, d)
+    def PrependByteSlot(self, o, x, d): self._slot(1, o, x, d)
+    def PrependUint8Slot(self, o, x, d): self._slot(1, o, x, d)
+    def PrependInt8Slot(self, o, x, d): self._slot(1, o, x, d)
+    def PrependUint16Slot(self, o, x, d): self._slot(2, o, x, d)
+    def PrependInt16Slot(self, o, x, d): self._slot(2, o, x, d)
+    def PrependUint32Slot(self, o, x, d): self._slot(4, o, x, d)
+    def PrependInt32Slot(self, o, x, d): self._slot(4, o, x, d)
+    def PrependFloat32Slot(self, o, x, d): self._slot(4, o, x, d)
+    def PrependUint64Slot(self, o, x, d): self._slot(8, o, x, d)
+    def PrependInt64Slot(self, o, x, d): self._slot(8, o, x, d)
+    def PrependFloat64Slot(self, o, x, d): self._slot(8, o, x, d)
+
+    def PrependUOffsetTRelativeSlot(self, o, x, d):
+        if x != d or self.forceDefaults:
+            self._prepend(4)
+            self.cur[o] = self.off
+
+    def StartVector(self, elem, n, alignment):
+        self.n_elems = n
+        self.Prep(4, elem * n)
+        self.Prep(alignment, elem * n)
+        return self.off
+
+    def EndVector(self, numElems=None):
+        self.off += 4
+        return self.off
+
+    def RawVector(self, nbytes, alignment):
+        """A byte vector of ``nbytes`` aligned to ``alignment`` (like pack_buffer)."""
+        self.StartVector(1, nbytes, alignment)
+        self.off += nbytes
+        return self.EndVector()
+
+    def CreateString(self, s, encoding="utf-8", errors="strict"):
+        n = len(s.encode(encoding) if isinstance(s, str) else s)
+        self.Prep(4, n + 1)
+        self.off += n + 1
+        return self.EndVector()
+
+    def CreateByteVector(self, x):
+        self.Prep(4, len(x))
+        self.off += len(x)
+        return self.EndVector()
+
+    def CreateNumpyVector(self, x):
+        self.StartVector(x.itemsize, x.size, x.dtype.alignment)
+        self.off += x.itemsize * x.size
+        return self.EndVector()
+
+    def StartObject(self, n):
+        self.cur = [0] * n
+        self.obj_end = self.off
+
+    def EndObject(self):
+        self._prepend(4)  # soffset to the vtable
+        obj = self.off
+        key = []
+        trim = True
+        for e in reversed(self.cur):
+            if e == 0:
+                if trim:
+                    continue
+            else:
+                e = obj - e
+                trim = False
+            key.append(e)
+        key.append(obj - self.obj_end)
+        key = tuple(key)
+        known = key in self.vtables
+        if self.log is not None:
+            self.log.append((key, known))
+        if not known:
+            for _ in range(len(key) + 1):  # field offsets + object size + vtable size
+                self._prepend(2)
+            self.vtables[key] = self.off
+        self.cur = None
+        return obj
+
+    def Finish(self, root, file_identifier=None):
+        self.Prep(self.minalign, 4 + (4 if file_identifier is not None else 0))
+        if file_identifier is not None:
+            self.Prep(4, 4)
+            self.off += 4
+        self._prepend(4)
+        return self.off
+
+    def ForceDefaults(self, f):
+        self.forceDefaults = f
+
+
+def _pack_buffer(self, builder):
+    """BufferT.Pack with the data vector 16-byte aligned (TFLM reads int32 biases
+    in place)."""
+    fb = _schema()
+    data = None
+    if self.data is not None:
+        if isinstance(builder, SizeBuilder):
+            n = self.data if isinstance(self.data, int) else len(self.data)
+            data = builder.RawVector(n, 16)
+        else:
+            raw = np.asarray(self.data, np.uint8).tobytes()
+            builder.StartVector(1, len(raw), 16)
+            builder.head = builder.head - len(raw)
+            builder.Bytes[builder.head:builder.head + len(raw)] = raw
+            data = builder.EndVector()
+    fb.BufferStart(builder)
+    if data is not None:
+        fb.BufferAddData(builder, data)
+    fb.BufferAddOffset(builder, self.offset)
+    fb.BufferAddSize(builder, self.size)
+    return fb.BufferEnd(builder)
+
+
+def pack_model(model_t, builder) -> None:
+    """``ModelT.Pack`` + ``Finish`` with 16-byte aligned buffers, on a real
+    ``flatbuffers.Builder`` or a :class:`SizeBuilder`."""
+    fb = _schema()
+    saved = fb.BufferT.Pack
+    fb.BufferT.Pack = _pack_buffer
+    try:
+        builder.Finish(model_t.Pack(builder), file_identifier=b"TFL3")
+    finally:
+        fb.BufferT.Pack = saved
+
+
+def canonical_model_t(model_t):
+    """Rewrite a ``ModelT`` (object API) into the canonical layout, in place.
+
+    See the comment above :class:`SizeBuilder`. Only subgraph 0 is supported
+    when the model has one subgraph; multi-subgraph models are returned with
+    names stripped but otherwise unchanged.
+    """
+    for sg in model_t.subgraphs or []:
+        sg.name = None
+        for t in sg.tensors or []:
+            t.name = None
+    model_t.signatureDefs = None
+    if not model_t.subgraphs or len(model_t.subgraphs) != 1:
+        return model_t
+    sg = model_t.subgraphs[0]
+    bufs = model_t.buffers or []
+
+    def data_of(t):
+        b = bufs[t.buffer] if 0 < t.buffer < len(bufs) else None
+        if b is None or b.data is None or len(b.data) == 0:
+            return None
+        return np.asarray(b.data, np.uint8)
+
+    tensors = sg.tensors or []
+    is_const = [data_of(t) is not None for t in tensors]
+    order = []
+    seen = set()
+    for op in sg.operators or []:
+        for i in op.inputs if op.inputs is not None else []:
+            if i >= 0 and is_const[i] and i not in seen:
+                seen.add(i)
+                order.append(int(i))
+    order += [i for i in range(len(tensors)) if is_const[i] and i not in seen]
+    order += [i for i in range(len(tensors)) if not is_const[i]]
+    remap = {old: new for new, old in enumerate(order)}
+    new_bufs = [fb_buffer(None)]
+    payload_idx: dict[bytes, int] = {}
+    new_tensors = []
+    for old in order:
+        t = tensors[old]
+        d = data_of(t)
+        if d is None:
+            t.buffer = 0
+        else:
+            key = d.tobytes()
+            if key not in payload_idx:
+                payload_idx[key] = len(new_bufs)
+                new_bufs.append(fb_buffer(d))
+            t.buffer = payload_idx[key]
+        q = t.quantization
+        if q is not None and q.scale is None and q.zeroPoint is None and q.min is None \
+                and q.max is None and q.details is None:
+            t.quantization = None
+        new_tensors.append(t)
+    sg.tensors = new_tensors
+    rm = lambda v: None if v is None else [remap[int(i)] if i >= 0 else -1 for i in v]  # noqa
+    for op in sg.operators or []:
+        op.inputs = rm(op.inputs)
+        op.outputs = rm(op.outputs)
+        if op.intermediates is not None:
+            op.intermediates = rm(op.intermediates)
+    sg.inputs = rm(sg.inputs)
+    sg.outputs = rm(sg.outputs)
+    # operator codes in order of first use
+    codes = model_t.operatorCodes or []
+    used = []
+    for op in sg.operators or []:
+        if op.opcodeIndex not in used:
+            used.append(op.opcodeIndex)
+    cmap = {old: new for new, old in enumerate(used)}
+    model_t.operatorCodes = [codes[i] for i in used]
+    for op in sg.operators or []:
+        op.opcodeIndex = cmap[op.opcodeIndex]
+    # metadata buffers at the end
+    for md in model_t.metadata or []:
+        b = bufs[md.buffer]
+        md.buffer = len(new_bufs)
+        new_bufs.append(b)
+    model_t.buffers = new_bufs
+    return model_t
+
+
+def fb_buffer(data):
+    """A ``BufferT`` holding ``data`` (uint8 array, an int = size only, or None)."""
+    b = _schema().BufferT()
+    b.data = data
+    return b
+
+
+def canonical_bytes(tflite_bytes) -> bytes:
+    """Canonical, name-stripped re-serialisation of a ``.tflite`` (see above)."""
+    import flatbuffers
+    read(tflite_bytes)  # clear error on corrupt input
+    fb = _schema()
+    m = fb.ModelT.InitFromObj(fb.Model.GetRootAsModel(bytes(tflite_bytes), 0))
+    canonical_model_t(m)
+    bld = flatbuffers.Builder(len(tflite_bytes) + 1024)
+    pack_model(m, bld)
+    return bytes(bld.Output())
+
+
+def packed_size(model_t) -> int:
+    """Exact size of ``pack_model(model_t)`` without writing it."""
+    sb = SizeBuilder()
+    pack_model(model_t, sb)
+    return sb.off
+
+
+# ------------------------------------------------------------ fast size simulation
+# Packing the object API through SizeBuilder is exact but costs ~0.1 ms per
+# tensor. The byte-level events a table's Pack emits depend only on which fields
+# are present (not on offsets), so they are recorded once per signature and
+# replayed with plain arithmetic.
+
+class _RecBuilder:
+    """Records the builder calls of a Pack method as events."""
+
+    def __init__(self):
+        self.events = []
+        self.forceDefaults = False
+
+    def Offset(self):
+        return 1 << 20
+
+    def _ev(self, *e):
+        self.events.append(e)
+        return 1 << 20
+
+    def Prep(self, size, additional): return self._ev("prep", size, additional)
+
+    def __getattr__(self, name):  # Prepend<Type>(x) / Prepend<Type>Slot(o, x, d)
+        if name.startswith("Prepend") and name.endswith("Slot"):
+            w = _WIDTH[name[7:-4]]
+
+            def slot(o, x, d, _w=w):
+                if x != d or (self.forceDefaults and d is not None):
+                    self._ev("slot", _w, o)
+            return slot
+        if name.startswith("Prepend"):
+            w = _WIDTH[name[7:]]
+            return lambda x, _w=w: self._ev("pre", _w)
+        raise AttributeError(name)
+
+    def StartVector(self, elem, n, alignment): return self._ev("svec", elem * n, alignment)
+    def EndVector(self, numElems=None): return self._ev("evec")
+    def CreateNumpyVector(self, x): return self._ev("vec", x.itemsize * x.size, x.dtype.alignment)
+
+    def CreateString(self, s, encoding="utf-8", errors="strict"):
+        n = len(s.encode(encoding) if isinstance(s, str) else s)
+        return self._ev("str", n)
+
+    def CreateByteVector(self, x): return self._ev("bvec", len(x))
+    def RawVector(self, nbytes, alignment): return self._ev("vec", nbytes, alignment)
+    def StartObject(self, n): return self._ev("start", n)
+    def EndObject(self): return self._ev("end")
+
+
+_WIDTH = {"Bool": 1, "Byte": 1, "Uint8": 1, "Int8": 1, "Uint16": 2, "Int16": 2,
+          "Uint32": 4, "Int32": 4, "Float32": 4, "Uint64": 8, "Int64": 8, "Float64": 8,
+          "UOffsetTRelative": 4, "SOffsetTRelative": 4}
+
+
+def _replay(sb: "SizeBuilder", events) -> int:
+    off = sb.off
+    for e in events:
+        k = e[0]
+        if k == "slot":
+            w = e[1]
+            off += (-off) & (w - 1)
+            off += w
+            sb.cur[e[2]] = off
+            if w > sb.minalign:
+                sb.minalign = w
+        elif k == "pre":
+            w = e[1]
+            off += (-off) & (w - 1)
+            off += w
+            if w > sb.minalign:
+                sb.minalign = w
+        elif k == "vec":
+            n, a = e[1], e[2]
+            off += (-(off + n)) & 3
+            off += (-(off + n)) & (a - 1)
+            off += n + 4
+            if a > sb.minalign:
+                sb.minalign = a
+            if sb.minalign < 4:
+                sb.minalign = 4
+        elif k == "start":
+            sb.cur = [0] * e[1]
+            sb.obj_end = off
+        elif k == "end":
+            sb.off = off
+            sb.EndObject()
+            off = sb.off
+        else:  # rare events: fall back to the SizeBuilder methods
+            sb.off = off
+            if k == "prep":
+                sb.Prep(e[1], e[2])
+            elif k == "svec":
+                sb.Prep(4, e[1])
+                sb.Prep(e[2], e[1])
+            elif k == "evec":
+                sb.EndVector()
+            elif k == "str":
+                sb.CreateString(b"x" * e[1])
+            elif k == "bvec":
+                sb.CreateByteVector(b"x" * e[1])
+            off = sb.off
+    sb.off = off
+    return off
+
+
+_TRACES: dict = {}
+_MEMO: dict = {}
+
+
+class PackStub:
+    """Stands in for a schema object in a ModelT packed by :class:`SizeBuilder`:
+    ``make()`` builds the real object (only the first time a signature is seen);
+    its Pack events are cached under ``sig``. ``raw`` (bytes of a buffer payload)
+    is emitted first, as a 16-byte aligned vector."""
+
+    __slots__ = ("sig", "make", "raw")
+
+    def __init__(self, sig, make, raw=None):
+        self.sig, self.make, self.raw = sig, make, raw
+
+    def Pack(self, builder):
+        if not isinstance(builder, SizeBuilder):
+            raise TypeError("PackStub only packs into a SizeBuilder")
+        if self.raw is not None:
+            builder.RawVector(self.raw, 16)
+        vt = builder.vtables
+        mkey = (self.sig, builder.off & 15)
+        entries = _MEMO.get(mkey)
+        if entries is not None:
+            for conds, delta, new_keys, align in entries:
+                for k, known in conds:
+                    if (k in vt) != known:
+                        break
+                else:
+                    builder.off += delta
+                    for k in new_keys:
+                        vt[k] = 1
+                    if align > builder.minalign:
+                        builder.minalign = align
+                    return builder.off
+        tr = _TRACES.get(self.sig)
+        if tr is None:
+            rec = _RecBuilder()
+            obj = self.make()
+            if self.raw is not None:
+                _pack_buffer_table(obj, rec, has_data=True)
+            else:
+                obj.Pack(rec)
+            ev = tuple(rec.events)
+            align = max([4] + [e[1] for e in ev if e[0] in ("slot", "pre")] +
+                        [e[2] for e in ev if e[0] in ("vec", "svec")])
+            tr = _TRACES[self.sig] = (ev, align)
+        ev, align = tr
+        off0 = builder.off
+        builder.log = []
+        _replay(builder, ev)
+        conds = tuple(builder.log)
+        builder.log = None
+        _MEMO.setdefault(mkey, []).append(
+            (conds, builder.off - off0, tuple(k for k, known in conds if not known), align))
+        return builder.off
+
+
+def _pack_buffer_table(obj, builder, has_data):
+    fb = _schema()
+    fb.BufferStart(builder)
+    if has_data:
+        fb.BufferAddData(builder, 1 << 20)
+    fb.BufferAddOffset(builder, obj.offset)
+    fb.BufferAddSize(builder, obj.size)
+    return fb.BufferEnd(builder)
