@@ -260,9 +260,9 @@ def live_memory_timeline(plans: dict, ax=None, title: str | None = None):
     (``{label: helpers.resources.MemoryPlan}``), with each plan's peak dashed.
     Steps follow each plan's own execution order. Taught in 06-deployment."""
     ax = _axes(ax, (8, 3.6))
-    for label, p in plans.items():
+    for i, (label, p) in enumerate(plans.items()):
         live = np.asarray(p.live_bytes, float) / 1024
-        line = ax.step(np.arange(len(live)), live, where="mid",
+        line = ax.step(np.arange(len(live)), live, where="mid", lw=max(0.8, 3.0 - 0.9 * i),
                        label=f"{label} (peak {p.peak_bytes:,} B)")[0]
         ax.axhline(p.peak_bytes / 1024, color=line.get_color(), ls="--", lw=0.7)
     ax.set_xlabel("execution step (operator)")
@@ -287,8 +287,9 @@ def op_cost_bars(tables: dict, ax=None, value: str = "instructions", title: str 
         ax.bar(xs - 0.4 + wbar * (i + 0.5), t[value].to_numpy(float), wbar,
                label=f"{lab} (total {t[value].sum():,.0f})")
     ax.set_xticks(xs)
-    ax.set_xticklabels([f"{p}:{str(k).replace('DEPTHWISE_CONV_2D', 'DW').replace('CONV_2D', 'CONV')}"
-                        for p, k in zip(first["pos"], first["kind"])], rotation=70, fontsize=7)
+    short = {"DEPTHWISE_CONV_2D": "DW", "CONV_2D": "CONV", "FULLY_CONNECTED": "FC"}
+    ax.set_xticklabels([f"{p}:{short.get(str(k), k)}" for p, k in zip(first["pos"], first["kind"])],
+                       rotation=70, fontsize=7)
     if log:
         ax.set_yscale("log")
     ax.set_ylabel(value)
@@ -301,35 +302,31 @@ def engine_comparison(measured: dict, published: dict, ax=None, title: str | Non
     """Our engine vs TFLite-Micro (measured here) beside published TinyEngine figures.
 
     ``measured`` / ``published``: ``{label: {"memory_kb": x, "latency_ms": y}}`` (either
-    figure may be None). Two panels: peak memory and latency; measured bars solid,
-    published bars hatched and labelled as such. Returns the two axes.
-    Taught in 06-deployment."""
+    figure may be None: its row stays, marked n/a). Two panels sharing the row labels: peak
+    memory and latency; measured bars solid, published bars hatched and labelled as such.
+    Returns the two axes. Taught in 06-deployment."""
     import matplotlib.pyplot as plt
 
     if ax is None:
-        _, ax = plt.subplots(1, 2, figsize=(11, 3.8))
-    groups = [("measured here", measured, None), ("published", published, "//")]
+        _, ax = plt.subplots(1, 2, figsize=(12, 0.42 * (len(measured) + len(published)) + 1.4),
+                             sharey=True)
+    rows = [(lab, v, None) for lab, v in measured.items()] + \
+           [(lab, v, "//") for lab, v in published.items()]
+    ys = np.arange(len(rows))[::-1]
     for a, key, unit in ((ax[0], "memory_kb", "peak memory KB"), (ax[1], "latency_ms", "latency ms")):
-        labels, vals, hatches, cols = [], [], [], []
-        for gname, d, hatch in groups:
-            for lab, v in d.items():
-                if v.get(key) is None:
-                    continue
-                labels.append(lab)
-                vals.append(float(v[key]))
-                hatches.append(hatch)
-                cols.append("#4C72B0" if hatch is None else "#C9C9C9")
-        ys = np.arange(len(labels))[::-1]
-        bars = a.barh(ys, vals, color=cols, edgecolor="k", lw=0.4)
-        for b, h in zip(bars, hatches):
-            if h:
-                b.set_hatch(h)
-        for y, v in zip(ys, vals):
-            a.text(v, y, f" {v:,.1f}", va="center", fontsize=7)
-        a.set_yticks(ys)
-        a.set_yticklabels(labels, fontsize=7)
+        vals = [v.get(key) for _, v, _ in rows]
+        top = max([float(v) for v in vals if v is not None] or [1.0])
+        for y, v, (_, _, hatch) in zip(ys, vals, rows):
+            if v is None:
+                a.text(0, y, " n/a", va="center", fontsize=7, color="gray")
+                continue
+            a.barh(y, float(v), color="#4C72B0" if hatch is None else "#C9C9C9", edgecolor="k",
+                   lw=0.4, hatch=hatch)
+            a.text(float(v), y, f" {float(v):,.1f}", va="center", fontsize=7)
         a.set_xlabel(unit)
-        a.set_xlim(0, max(vals) * 1.25 if vals else 1)
+        a.set_xlim(0, top * 1.25)
+    ax[0].set_yticks(ys)
+    ax[0].set_yticklabels([lab for lab, _, _ in rows], fontsize=7)
     ax[0].set_title(title or "engine vs interpreter (hatched: published)")
     return ax
 
@@ -387,6 +384,7 @@ def dnas_probs(result, ax=None, title: str | None = None):
     """Heat map of the learned option probabilities of every decision node (rows) with
     the chosen option boxed. ``result``: :class:`helpers.dnas.SearchResult`.
     Taught in 04-micronets-dnas."""
+    from matplotlib.patches import Rectangle
     ax = _axes(ax, (6, 2.8))
     nodes = result.space.nodes
     opts = sorted({o for _, os_ in nodes for o in os_})
@@ -396,9 +394,7 @@ def dnas_probs(result, ax=None, title: str | None = None):
             grid[i, opts.index(o)] = v
     ax.imshow(grid, cmap="Blues", vmin=0, vmax=1, aspect="auto")
     for i, c in enumerate(result.choices):
-        j = opts.index(c)
-        ax.add_patch(__import__("matplotlib").patches.Rectangle((j - 0.5, i - 0.5), 1, 1, fill=False,
-                                                                 ec="red", lw=1.5))
+        ax.add_patch(Rectangle((opts.index(c) - 0.5, i - 0.5), 1, 1, fill=False, ec="red", lw=1.5))
     ax.set_xticks(range(len(opts)))
     ax.set_xticklabels(["id" if o == 0 else str(o) for o in opts], fontsize=7)
     ax.set_yticks(range(len(nodes)))
