@@ -21,7 +21,8 @@ What lives here
   ``KERASTUNER_ORACLE_PORT``).  See docs/search.md for what keras-tuner does
   and what this module adds on top of it.
 * Search drivers: :func:`aging_evolution` (μNAS), :func:`random_search`
-  (baseline), :func:`mcunet_evolution` (MCUNet / TinyNAS stage 2), the generic
+  (baseline), :func:`mcunet_evolution` (MCUNet / TinyNAS stage 2),
+  :func:`bayesian_optimization` (SpArSe multi-objective BO, :class:`BayesianOracle`), the generic
   :func:`run_search`, and :func:`load_search` to read a finished (or running)
   search back as a :class:`SearchResult`.
 
@@ -1586,7 +1587,9 @@ def _build_bo_class():
             x, y = inner._vectorize_trials()
             x = np.nan_to_num(x, posinf=0, neginf=0)
             y = np.nan_to_num(y, posinf=0, neginf=0)
-            inner.gpr.fit(x, y)
+            with warnings.catch_warnings():  # sklearn's length-scale ConvergenceWarning on few points
+                warnings.simplefilter("ignore")
+                inner.gpr.fit(x, y)
             tried = self._tried_keys()
             scored.sort(key=lambda z: z[0])
             elite = [a for _, _, a in scored[:5]]
@@ -1596,9 +1599,11 @@ def _build_bo_class():
                 if len(pool) >= self.pool_size:
                     break
                 if i < n_local * 2 and elite:
-                    c = elite[int(self.rng.integers(len(elite)))].mutate(self.rng)
+                    mut = (lambda a: self.space.mutate(a, self.rng)) if hasattr(self.space, "mutate") \
+                        else (lambda a: a.mutate(self.rng))
+                    c = mut(elite[int(self.rng.integers(len(elite)))])
                     if self.rng.random() < 0.5:
-                        c = c.mutate(self.rng)
+                        c = mut(c)
                 else:
                     c = self.space.random(self.rng)
                 text, _ = _encode_arch(c)
