@@ -83,16 +83,6 @@ def published_table():
     return pd.DataFrame(PUBLISHED)
 
 
-def _quantize_input(tflite_bytes: bytes, x: np.ndarray) -> np.ndarray:
-    from helpers import tflite_io
-
-    m = tflite_io.read(tflite_bytes)
-    t = m.tensors[m.inputs[0]]
-    s = float(t.scale[0]) if t.scale.size else 1.0
-    z = int(t.zero_point[0]) if t.zero_point.size else 0
-    return np.clip(np.round(x.astype(np.float64) / s) + z, -128, 127).astype(np.int8)
-
-
 def measure(tflite_bytes: bytes, data, target, *, n_test: int | None = None,
             emulate: bool = True) -> dict:
     """Measure one deployed int8 model the same way for every method.
@@ -121,7 +111,7 @@ def measure(tflite_bytes: bytes, data, target, *, n_test: int | None = None,
     out["fits_target"] = bool(tgt.fits(arena.total, len(tflite_bytes)))
     if emulate:
         try:
-            em = emulator.run(tflite_bytes, _quantize_input(tflite_bytes, x[:1])[0], target=tgt,
+            em = emulator.run(tflite_bytes, deploy.quantize_input(tflite_bytes, x[:1])[0], target=tgt,
                               plan="inplace", kernels="dsp")
             out.update(emulated_instructions=int(em.instructions), emulated_cycles=int(em.cycles),
                        emulated_latency_ms=float(em.latency_ms), emulated_sram_bytes=int(em.sram_bytes),

@@ -30,7 +30,10 @@ import numpy as np
 from helpers import tflite_io
 
 __all__ = ["to_tflite_int8", "measure_arena", "tflm_predict", "ArenaReport", "TFLMError",
-           "DEFAULT_ARENA_BYTES", "TFLM_OPS"]
+           "DEFAULT_ARENA_BYTES", "TFLM_OPS", "strip_strings", "randomize_weights",
+           "check_against_tflm", "agreement_spaces", "AgreementReport", "agreement",
+           "RecordedModelError", "reference_arch", "reference_model", "parse_model_spec",
+           "recorded_model", "quantize_input", "REFERENCE_MODELS"]
 
 #: Arena handed to the interpreter when measuring (the plan uses what it needs).
 DEFAULT_ARENA_BYTES = 16 << 20
@@ -345,12 +348,7 @@ def tflm_predict(tflite_bytes, x, dequantize: bool = True, arena_size: int = DEF
     if tuple(x.shape[1:]) != shape:
         raise ValueError(f"x: expected samples of shape {shape} (array (N, *shape)), "
                          f"got {x.shape}")
-    if x.dtype == np.int8:
-        xq = x
-    else:
-        s = float(tin.scale[0]) if tin.scale.size else 1.0
-        z = int(tin.zero_point[0]) if tin.zero_point.size else 0
-        xq = np.clip(np.round(x.astype(np.float64) / s) + z, -128, 127).astype(np.int8)
+    xq = x if x.dtype == np.int8 else quantize_input(parsed, x)
     it = _interpreter(bytes(tflite_bytes), arena_size)
     outs = []
     rng = range(xq.shape[0])

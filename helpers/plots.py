@@ -7,7 +7,10 @@ from __future__ import annotations
 
 import numpy as np
 
-__all__ = ["sample_grid", "budget_bars", "cdf", "pareto", "search_scatter", "hypervolume_curves"]
+__all__ = ["sample_grid", "budget_bars", "cdf", "pareto", "search_scatter", "hypervolume_curves",
+           "space_cdfs", "choice_map", "accuracy_strips", "comparison_pareto", "memory_bars",
+           "live_memory_timeline", "op_cost_bars", "engine_comparison", "latency_vs_ops",
+           "dnas_history", "dnas_probs"]
 
 
 def _axes(ax, figsize=(6, 4)):

@@ -627,12 +627,12 @@ class BlockArch(_ArchMixin):
         s = self.space
         if len(self.stages) != len(s.stages):
             raise ValueError(f"stages: {len(self.stages)} given, the space has {len(s.stages)}")
-        for st in self.stages:
-            if len(st) not in s.depths:
-                raise ValueError(f"stage depth {len(st)}, allowed {s.depths}")
         if self.width not in s.widths or self.resolution not in s.resolutions:
             raise ValueError(f"width={self.width} / resolution={self.resolution}; allowed "
                              f"widths {s.widths}, resolutions {s.resolutions}")
+        for st in self.stages:
+            if len(st) not in s.depths:
+                raise ValueError(f"stage depth {len(st)}, allowed {s.depths}")
             for e, k in st:
                 if e not in s.expansions or k not in s.kernels:
                     raise ValueError(f"block (expansion={e}, kernel={k}); allowed expansions "
