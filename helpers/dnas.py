@@ -1009,4 +1009,5 @@ def retrain_and_deploy(arch, data, target, *, epochs: int = 10, lr: float = 3e-3
            "epochs_run": tr.epochs_run, "train_seconds": tr.wall_seconds,
            "seconds": time.time() - t0}
     out["fits"] = bool(out["fits_sram"] and out["fits_flash"])
+    out["tflite"] = tfl  # the deployed bytes (helpers.save_model hands them to 07-comparison)
     return out
