@@ -35,7 +35,7 @@ run: $(STAMP)
 	$(PY) -m helpers.runner run --preset $(PRESET) $(if $(NB),--nb $(NB)) $(ARGS)
 
 test: $(STAMP)
-	$(PY) -m pytest -x -q tests
+	$(PY) -m pytest -q --durations=15 tests
 
 # Slow checks kept out of CI (e.g. the 200-architecture TFLM agreement).
 test-slow: $(STAMP)
