@@ -21,6 +21,17 @@ def _axes(ax, figsize=(6, 4)):
     return ax
 
 
+def _front_2d(x, y):
+    """The 2-D Pareto staircase of points (x, y), both minimised, in order of x."""
+    fx, fy, best = [], [], np.inf
+    for i in np.lexsort((y, x)):
+        if y[i] < best:
+            best = y[i]
+            fx.append(x[i])
+            fy.append(y[i])
+    return fx, fy
+
+
 def sample_grid(data, per_class: int = 1, max_classes: int = 10, ax=None, title: str | None = None):
     """One row of sample images per dataset: ``per_class`` examples of each class."""
     ax = _axes(ax, (max_classes * 0.9, per_class * 1.0 + 0.4))
@@ -80,13 +91,7 @@ def pareto(x, y, ax=None, label: str | None = None, front: bool = True, **kw):
     x, y = np.asarray(x, float), np.asarray(y, float)
     ax.scatter(x, y, s=kw.pop("s", 14), alpha=kw.pop("alpha", 0.6), label=label, **kw)
     if front and len(x):
-        order = np.lexsort((y, x))
-        fx, fy, best = [], [], np.inf
-        for i in order:
-            if y[i] < best:
-                best = y[i]
-                fx.append(x[i])
-                fy.append(y[i])
+        fx, fy = _front_2d(x, y)
         ax.step(fx, fy, where="post", color=ax.collections[-1].get_facecolor()[0], lw=1.2)
     return ax
 
@@ -106,14 +111,7 @@ def search_scatter(trials, x: str, y: str, ax=None, color: str = "order", bounds
     ax.figure.colorbar(sc, ax=ax, label=color)
     feas = t[t.feasible.astype(bool)]
     if len(feas):
-        fx, fy = feas[x].to_numpy(float), feas[y].to_numpy(float)
-        order = np.lexsort((fy, fx))
-        px, py, best = [], [], np.inf
-        for i in order:
-            if fy[i] < best:
-                best = fy[i]
-                px.append(fx[i])
-                py.append(fy[i])
+        px, py = _front_2d(feas[x].to_numpy(float), feas[y].to_numpy(float))
         ax.step(px, py, where="post", color="crimson", lw=1.3, label="feasible Pareto front")
         ax.legend(fontsize=7)
     for name, v in (bounds or {}).items():
