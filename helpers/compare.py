@@ -167,6 +167,44 @@ def collect(sources, data, target, *, n_test: int | None = None, emulate: bool =
     return rows
 
 
+#: Searches recorded by the notebooks without a deployed model of their own: (notebook, label,
+#: what it is, figure keys for trials, CPU-minutes, hypervolume, best proxy error).
+SEARCH_ONLY = [("02-aging-evolution", "Random search", "baseline of μNAS at the same budget and bounds",
+                "trials_random", "search_cpu_minutes_random", "hypervolume_random", "best_proxy_error_random")]
+
+
+def search_costs(sources: dict) -> "pd.DataFrame":
+    """Search cost of every method (trials, CPU-minutes, hypervolume), random search included.
+
+    Read from the recorded figures of each method's run folder (``sources`` as from
+    :func:`resolve_run`). Hypervolumes compare only within one notebook (same
+    objectives and bounds): aging evolution vs random search in 02, BO vs aging
+    evolution in 03. Taught in 07-comparison.
+    """
+    import pandas as pd
+
+    from helpers.run import load_figures
+
+    rows = []
+    for nb, folder in sources.items():
+        fig = load_figures(folder).get(nb, {})
+        if not fig:
+            continue
+        if nb in METHODS:
+            rows.append({"method": METHODS[nb][0], "notebook": nb, "trials": fig.get("trials"),
+                         "search_cpu_minutes": fig.get("search_cpu_minutes"),
+                         "hypervolume": fig.get("hypervolume")})
+        for snb, label, what, k_tr, k_cpu, k_hv, k_err in SEARCH_ONLY:
+            if snb == nb and fig.get(k_tr):
+                rows.append({"method": f"{label} ({what})", "notebook": nb, "trials": fig.get(k_tr),
+                             "search_cpu_minutes": fig.get(k_cpu), "hypervolume": fig.get(k_hv),
+                             "best_proxy_error": fig.get(k_err)})
+    df = pd.DataFrame(rows, columns=["method", "notebook", "trials", "search_cpu_minutes", "hypervolume",
+                                     "best_proxy_error"])
+    df["trials"] = df["trials"].astype("Int64")
+    return df
+
+
 def comparison(rows: list[dict], dataset: str):
     """The comparison table (DataFrame): rows on ``dataset`` first; others flagged, not mixed in."""
     import pandas as pd

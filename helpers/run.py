@@ -46,6 +46,18 @@ def seed_everything(seed: int) -> None:
         pass
 
 
+def cpu_seconds() -> float:
+    """CPU time (user + system) of this process and of its finished child processes.
+
+    Search workers are child processes, so the difference of two readings around a
+    search is its CPU cost on every core (wall time times cores in use, not wall time).
+    """
+    import resource
+
+    me, kids = resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_CHILDREN)
+    return me.ru_utime + me.ru_stime + kids.ru_utime + kids.ru_stime
+
+
 def run_dir(create: bool = True) -> Path:
     """The current run folder: ``$TINYNAS_RUN_DIR``, else ``runs/interactive``.
 

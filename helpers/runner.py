@@ -7,6 +7,7 @@ Taught in the README (``make run``). Usage::
     python -m helpers.runner run --nb 02 -p TARGET stm32f446re -p ROUNDS 50
     python -m helpers.runner table runs/<folder>          # print a run's recorded figures
     python -m helpers.runner publish --nb 00              # re-execute into notebooks/ (committed copy)
+    python -m helpers.runner publish --from runs/<folder> # or copy a default run's executed notebooks
 
 Presets live in ``notebooks/presets/<name>.yaml``: a mapping from notebook name
 (``00-overview``) to ``{parameters: {...}, expect: {figure: [low, high]}}``. Every
@@ -267,15 +268,43 @@ def run(preset: str = "default", selector: str | None = None, overrides: dict | 
     return run_dir
 
 
-def publish(selector: str | None = None) -> None:
+def publish(selector: str | None = None, from_run: Path | None = None, nb_dir: Path = NOTEBOOKS) -> None:
     """Re-execute notebooks at their default parameters and write them back into notebooks/.
 
     This is how the committed copies (with outputs) are refreshed. Each execution
     keeps its run folder (``runs/<timestamp>-publish-<notebook>/``: figures and saved
-    models), so 07-comparison can compare the published results.
+    models), so 07-comparison can compare the published results. ``from_run``: copy
+    the executed notebooks of a finished ``make run`` folder instead of re-executing;
+    only notebooks that ran there with their default parameters (no preset or
+    command-line overrides) and whose source cells are unchanged since are accepted.
     """
     import shutil
 
+    if from_run is not None:
+        import nbformat
+
+        from_run = Path(from_run)
+        meta_path = from_run / "run.json"
+        if not meta_path.is_file():
+            raise FileNotFoundError(f"{from_run} has no run.json: not a run folder")
+        meta = json.loads(meta_path.read_text())
+        for path in select(selector, nb_dir):
+            executed = from_run / path.name
+            if path.stem not in meta.get("notebooks", {}) or not executed.is_file():
+                raise PresetError(f"{path.stem} did not run in {from_run}")
+            if meta["notebooks"][path.stem]:
+                raise PresetError(f"{path.stem} ran in {from_run} with parameters "
+                                  f"{meta['notebooks'][path.stem]}, not its defaults")
+            if path.stem not in meta.get("wall_seconds", {}):
+                raise PresetError(f"{path.stem} did not finish in {from_run}")
+            src = [c.source for c in nbformat.read(path, as_version=4).cells]
+            ran = [c.source for c in nbformat.read(executed, as_version=4).cells
+                   if "injected-parameters" not in c.get("metadata", {}).get("tags", [])]
+            if src != ran:
+                raise PresetError(f"{path.name} changed since it ran in {from_run}; execute it again")
+            shutil.copyfile(executed, path)
+            print(f"published {path.name} from {from_run} ({meta['wall_seconds'][path.stem]:.0f} s)")
+        return
     for path in select(selector):
         stamp = _dt.datetime.now().strftime("%Y%m%d-%H%M%S")
         out = RUNS / f"{stamp}-publish-{path.stem}"
@@ -303,6 +332,8 @@ def main(argv: list[str] | None = None) -> None:
     t.add_argument("run_dir", nargs="?", default=None, help="default: the latest run")
     pb = sub.add_parser("publish", help="re-execute notebooks into notebooks/ (committed copies)")
     pb.add_argument("--nb", default=None)
+    pb.add_argument("--from", dest="from_run", default=None,
+                    help="copy from a finished run folder (default parameters) instead of executing")
     args = ap.parse_args(argv)
     try:
         if args.cmd == "run":
@@ -311,7 +342,7 @@ def main(argv: list[str] | None = None) -> None:
             path = Path(args.run_dir) if args.run_dir else latest_run()
             print(figures_table(path))
         elif args.cmd == "publish":
-            publish(args.nb)
+            publish(args.nb, args.from_run)
     except (PresetError, FileExistsError, FileNotFoundError) as exc:
         raise SystemExit(f"error: {exc}")
 

@@ -605,22 +605,55 @@ def _build_kt_classes():  # noqa: C901 - one place for all keras-tuner glue
 
         algorithm = "aging_evolution"
 
-        def __init__(self, space=None, *, population_size=100, sample_size=25, **kw):
+        def __init__(self, space=None, *, population_size=100, sample_size=25, lag=1, **kw):
             super().__init__(space, **kw)
             if population_size < 1 or sample_size < 1:
                 raise ValueError(f"population_size and sample_size must be >= 1; got "
                                  f"{population_size}, {sample_size}")
+            if not isinstance(lag, (int, np.integer)) or lag < 1:
+                raise ValueError(f"lag must be an integer >= 1; got {lag!r}")
             self.population_size = int(population_size)
             self.sample_size = int(sample_size)
+            self.lag = int(lag)
+
+        def _eligible(self, k):
+            """Trials the proposal of trial number ``k`` may see: those started ``lag`` or more before it."""
+            return self.start_order[:max(0, k - self.lag + 1)]
+
+        def _waiting(self, k):
+            finished = (TS.COMPLETED, TS.FAILED)
+            return any(tid not in self.trials or self.trials[tid].status not in finished
+                       for tid in self._eligible(k))
 
         def population(self):
-            return self.completed()[-self.population_size:]
+            """The last ``population_size`` completed trials visible to the next proposal, in start order.
+
+            With ``lag`` L, the proposal of trial k sees exactly the trials 0 .. k-L (it waits
+            until they have finished), so a search with L workers proposes the same
+            candidates on every run whatever the workers' timing.
+            """
+            k = len(self.start_order)
+            out = []
+            for tid in self._eligible(k):
+                t = self.trials.get(tid)
+                if t is not None and t.status == TS.COMPLETED:
+                    r = self.result_of(t)
+                    if r is not None:
+                        out.append((t, r))
+            return out[-self.population_size:]
+
+        def populate_space(self, trial_id):
+            k = len(self.start_order)
+            if not self.stop_reason and k >= self.population_size and self._waiting(k):
+                time.sleep(0.02)  # keras-tuner re-asks at once on IDLE
+                return {"status": TS.IDLE}
+            return super().populate_space(trial_id)
 
         def propose(self):
             if len(self.start_order) < self.population_size:
                 return self.space.random(self.rng), "random", ""
             pop = self.population()
-            if not pop:  # all still running (many workers): keep exploring
+            if not pop:  # nothing visible has completed (e.g. all failed): keep exploring
                 return self.space.random(self.rng), "random", ""
             pick = self.rng.integers(0, len(pop), size=self.sample_size)
             fit = self.fitness([pop[i][1] for i in pick])
@@ -1104,6 +1137,13 @@ def run_search(algorithm: str, space, evaluate: Callable, resources: Callable | 
             raise ValueError(f"overwrite=True would delete {d!r}, which is not a search folder")
         shutil.rmtree(d)
     os.makedirs(d, exist_ok=True)
+    cfg_path = os.path.join(d, "search_config.json")
+    if algorithm == "aging_evolution" and algo_kwargs.get("lag") is None:  # default: workers, or the stored lag
+        stored = None
+        if os.path.exists(cfg_path):
+            with open(cfg_path) as f:
+                stored = json.load(f).get("algo_kwargs", {}).get("lag")
+        algo_kwargs["lag"] = int(stored) if stored is not None else int(workers)
     cfg = {"algorithm": algorithm, "objectives": objectives, "bounds": bounds, "budget": int(budget),
            "seed": int(seed), "cap": float(cap),
            "algo_kwargs": json.loads(json.dumps(algo_kwargs, default=_json_default))}
@@ -1243,17 +1283,21 @@ def _worker_main(spec_path: str) -> None:
 def aging_evolution(space, evaluate, resources=None, *, bounds, objectives=None, budget=2000,
                     population_size=100, sample_size=25, seed=0, directory, workers=1,
                     progress=True, overwrite=False, cap=DEFAULT_CAP, arch_from_json=None,
-                    max_rejections=10000) -> SearchResult:
+                    max_rejections=10000, lag=None) -> SearchResult:
     """μNAS aging evolution (population 100, sample 25, 2000 rounds by default).
 
     See :func:`run_search` for the arguments and :class:`AgingEvolutionOracle`
-    for the algorithm.  Taught in 02-aging-evolution.
+    for the algorithm. ``lag`` (default: ``workers`` for a new search, the stored
+    value when resuming): the proposal of trial k sees the trials 0 .. k-lag only,
+    waiting for them if needed, so the same seed and lag give the same search
+    whatever the workers' timing (lag 1 = plain sequential aging evolution).
+    Taught in 02-aging-evolution.
     """
     return run_search("aging_evolution", space, evaluate, resources, bounds=bounds,
                       objectives=objectives, budget=budget, seed=seed, directory=directory,
                       workers=workers, progress=progress, overwrite=overwrite, cap=cap,
                       arch_from_json=arch_from_json, population_size=population_size,
-                      sample_size=sample_size, max_rejections=max_rejections)
+                      sample_size=sample_size, max_rejections=max_rejections, lag=lag)
 
 
 def random_search(space, evaluate, resources=None, *, bounds, objectives=None, budget=100, seed=0,

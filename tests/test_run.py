@@ -81,3 +81,29 @@ def test_save_and_load_models(tmp_path, monkeypatch):
     assert models == {"02-aging-evolution": {"best": b"TFL3-fake-model"}, "04-micronets-dnas": {"s": b"TFL3-small-model"}}
     with pytest.raises(ValueError, match="label"):
         run.save_model("02-aging-evolution", b"TFL3-x", label="Best Model")
+
+
+def test_publish_from_a_default_run(tmp_path):
+    import nbformat
+
+    nbs, run_dir = tmp_path / "nb", tmp_path / "run"
+    nbs.mkdir(), run_dir.mkdir()
+    _write_nb(nbs / "00-demo.ipynb", "EPOCHS = 1")
+    executed = nbformat.read(nbs / "00-demo.ipynb", as_version=4)
+    executed.cells[1].outputs = [nbformat.v4.new_output("stream", text="1\n")]
+    nbformat.write(executed, run_dir / "00-demo.ipynb")
+    meta = {"preset": "default", "notebooks": {"00-demo": {}}, "wall_seconds": {"00-demo": 1.0}}
+    (run_dir / "run.json").write_text(json.dumps(meta))
+    runner.publish("00", from_run=run_dir, nb_dir=nbs)
+    assert nbformat.read(nbs / "00-demo.ipynb", as_version=4).cells[1].outputs[0]["text"] == "1\n"
+    meta["notebooks"]["00-demo"] = {"EPOCHS": 2}                     # not its defaults
+    (run_dir / "run.json").write_text(json.dumps(meta))
+    with pytest.raises(runner.PresetError, match="not its defaults"):
+        runner.publish("00", from_run=run_dir, nb_dir=nbs)
+    meta["notebooks"]["00-demo"] = {}
+    (run_dir / "run.json").write_text(json.dumps(meta))
+    _write_nb(nbs / "00-demo.ipynb", "EPOCHS = 3")                     # source edited since the run
+    with pytest.raises(runner.PresetError, match="changed since"):
+        runner.publish("00", from_run=run_dir, nb_dir=nbs)
+    with pytest.raises(FileNotFoundError, match="run.json"):
+        runner.publish("00", from_run=tmp_path, nb_dir=nbs)

@@ -75,6 +75,9 @@ def toy_evaluate(arch, seed):
             f.write(f"{seed} {arch.key()} {os.getpid()}\n")
     if delay:
         time.sleep(delay)
+    jitter = float(os.environ.get("TOY_JITTER", "0"))
+    if jitter:  # timing that differs run to run (not seeded on purpose)
+        time.sleep(jitter * int.from_bytes(os.urandom(2), "little") / 65535)
     w = np.array(arch.widths, dtype=float)
     noise = np.random.default_rng(seed).normal(0, 0.002)
     err = 0.05 + 1.0 / (1.0 + w.sum()) + noise
@@ -345,3 +348,25 @@ def test_two_workers_loopback(tmp_path, monkeypatch):
     assert len(seeds) == 20 and sorted(seeds) == sorted(int(s) for s in c.seed)  # each once
     assert set(c.worker) == {"worker0", "worker1"}
     assert len({line.split()[2] for line in open(log)}) == 2  # two processes evaluated
+
+
+def _proposals(r):
+    c = r.trials[r.trials.status != "REJECTED"].sort_values("trial_id")
+    return list(zip(c.trial_id, c.arch, c.origin, c.parent))
+
+
+def test_two_workers_deterministic_with_lag(tmp_path, monkeypatch):
+    # the same seed and lag propose the same candidates whatever the workers' timing:
+    # a 2-worker run with random per-trial delays equals a sequential run with lag 2
+    monkeypatch.setenv("TOY_JITTER", "0.3")
+    par = _run(tmp_path / "par", budget=20, workers=2)              # lag defaults to workers
+    seq = _run(tmp_path / "seq", budget=20, workers=1, lag=2)
+    assert _proposals(par) == _proposals(seq)
+    assert sum(o == "mutation" for _, _, o, _ in _proposals(par)) == 12
+    lag1 = _run(tmp_path / "lag1", budget=20, workers=1)            # plain sequential AE differs
+    assert _proposals(lag1) != _proposals(seq)
+    with open(tmp_path / "par" / "search_config.json") as f:
+        assert json.load(f)["algo_kwargs"]["lag"] == 2
+    # resuming with another worker count keeps the stored lag
+    more = _run(tmp_path / "par", budget=22, workers=1)
+    assert _proposals(more)[:20] == _proposals(par) and len(more.completed) == 22

@@ -221,6 +221,7 @@ Part 5.
 ("code", """
 # check: with one-hot gates the supernet computes exactly the discrete network
 helpers.seed_everything(SEED)
+c0 = helpers.run.cpu_seconds()
 net = dnas.Supernet(space, seed=SEED)
 ch = dnas.random_choices(space, np.random.default_rng(SEED + 1))
 x = ds.x_val[:8]
@@ -267,6 +268,7 @@ it, the mode may not), a greedy repair moves one node at a time to its next smal
 """),
 ("code", """
 helpers.seed_everything(SEED)
+c0 = helpers.run.cpu_seconds()
 net = dnas.Supernet(space, seed=SEED)
 warm_loss = dnas.warmup(net, ds, EPOCHS_WARMUP, seed=SEED)
 warm = net.get_state()
@@ -277,6 +279,7 @@ for lab in TARGETS:
     found[lab] = dnas.search(space, ds, TGT[lab], epochs=EPOCHS_SEARCH, penalty_weights=LAMBDA,
                              arch_lr=ARCH_LR, seed=SEED, net=net, init_state=warm, name=lab)
     print(found[lab])
+search_cpu = helpers.run.cpu_seconds() - c0           # warm-up + the three searches
 """),
 ("code", """
 fig, axes = plt.subplots(1, 2, figsize=(13, 3.8))
@@ -385,6 +388,7 @@ helpers.record("04-micronets-dnas", {
     "all_fit_boards": all(m["fits"] for m in measured.values()),
     "ops_s_lt_m_lt_l": bool(ops[0] < ops[1] < ops[2]),
     "latency_models_per_backbone": N_LATENCY_MODELS, "resource_scale": RESOURCE_SCALE,
+    "search_cpu_minutes": search_cpu / 60,            # hand-off key read by 07-comparison
     "wall_seconds": time.time() - t_start,
 })
 """),

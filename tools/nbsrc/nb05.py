@@ -125,9 +125,11 @@ nops = supernet.no_ps_schedule(space, PS_EPOCHS)
 print("PS:   ", [(p.name, p.epochs) for p in ps])
 print("no PS:", [(p.name, p.epochs) for p in nops])
 total_epochs = sum(p.epochs for p in ps)
+c0 = helpers.run.cpu_seconds()                        # search cost: warm-up + PS training ...
 net.train(ds.x_train, ds.y_train, ps[:1], tag="warmup", seed=SEED)
 net_ps = net.copy(directory=store / "ps")
 net_ps.train(ds.x_train, ds.y_train, ps[1:], tag="ps", seed=SEED)
+search_cpu = helpers.run.cpu_seconds() - c0           # (the no-PS ablation is not counted)
 net_nops = net.copy(directory=store / "nops")
 net_nops.train(ds.x_train, ds.y_train, nops[1:], tag="nops", seed=SEED)
 train_log = pd.concat([net_ps.log.table(), net_nops.log.table().iloc[len(net.log.rows):]], ignore_index=True)
@@ -161,6 +163,7 @@ def inherited(sn):
     return evaluate
 
 sub_space = supernet.SubnetSpace(net_ps.space)
+c1 = helpers.run.cpu_seconds()                        # ... + subnet evaluation, predictor and evolution
 sampled = search.random_search(sub_space, inherited(net_ps), res_fn, budget=N_SUBNETS, seed=SEED,
                                bounds={"error": None, "peak_sram_bytes": None, "flash_bytes": None, "macs": None},
                                directory=store / "subnets-ps")
@@ -198,6 +201,7 @@ evo = search.mcunet_evolution(sub_space, predicted, res_fn,
                               bounds={"error": None, "peak_sram_bytes": SRAM_BUDGET, "flash_bytes": FLASH_BUDGET, "macs": None},
                               population_size=POPULATION, n_mutation=N_MUTATION, n_crossover=N_CROSSOVER,
                               iterations=ITERATIONS, seed=SEED, directory=store / "evolution")
+search_cpu += helpers.run.cpu_seconds() - c1
 print(evo.summary())
 picked = spaces.from_json(evo.best["arch"])
 """),
@@ -297,6 +301,8 @@ helpers.record("05-once-for-all", {
     "subnet_val_acc_mean": float(val_acc.mean()),
     "predictor_rmse_points": 100 * pred_rmse,
     "evolution_trials": len(evo.completed),
+    "trials": len(evo.completed),                       # hand-off keys read by 07-comparison
+    "search_cpu_minutes": search_cpu / 60,
     "evolution_rejected": len(evo.rejected),
     "picked_macs": pp.macs,
     "picked_peak_sram_estimate_bytes": pp.peak_sram,

@@ -102,6 +102,16 @@ if len(table):
     plots.comparison_pareto(table, sram="tflm_arena_head_bytes", title=f"{TASK} on {target.board}: best model per method");
 """),
 ("md", """
+**Search cost.** Trials, CPU-minutes (the search's own processes and workers, from the notebooks'
+records) and hypervolume. Hypervolumes are comparable only inside one notebook, where the
+objectives and bounds are the same: aging evolution vs random search (02), Bayesian optimisation
+vs aging evolution (03). Random search deploys no model of its own, so it appears here only.
+"""),
+("code", """
+costs = compare.search_costs(sources)
+costs
+"""),
+("md", """
 ## Part 3 · Beside the papers
 
 Published figures, each on the paper's own task, board and engine (from `shared/anchors.md`).
@@ -131,7 +141,8 @@ table.to_csv(out / "comparison.csv", index=False)
 (out / "comparison.txt").write_text(f"== comparison ({TASK}, {target.name})\\n"
                                     + (table[[c for c in cols if c in table.columns] + ["emulated_latency_ms", "search_cpu_minutes"]
                                               if "emulated_latency_ms" in table.columns else cols].to_string(index=False)
-                                       if len(table) else "no models") + "\\n")
+                                       if len(table) else "no models") + "\\n\\n== search cost\\n"
+                                    + (costs.to_string(index=False) if len(costs) else "no searches recorded") + "\\n")
 figures = {"task": TASK, "target": target.name, "methods_compared": int(len(table)),
            "methods_missing": len(missing), "wall_seconds": time.time() - t_start}
 for row in table.to_dict("records"):

@@ -1,0 +1,44 @@
+"""helpers.compare: where the models come from, and the search-cost table (07-comparison)."""
+import json
+
+import pytest
+
+from helpers import compare
+
+
+def _write(run, nb, figures, model=True):
+    run.mkdir(parents=True, exist_ok=True)
+    (run / f"{nb}.json").write_text(json.dumps({"notebook": nb, "figures": figures}))
+    if model:
+        (run / f"{nb}.best.tflite").write_bytes(b"TFL3")
+
+
+def test_resolve_run_takes_each_methods_latest_run(tmp_path):
+    runs = tmp_path / "runs"
+    _write(runs / "20260101-000000-publish-02-aging-evolution", "02-aging-evolution", {"trials": 1})
+    _write(runs / "20260102-000000-publish-02-aging-evolution", "02-aging-evolution", {"trials": 2})
+    _write(runs / "20260101-000000-publish-03-sparse-pruning", "03-sparse-pruning", {"trials": 3})
+    _write(runs / "20260103-000000-default", "03-sparse-pruning", {"trials": 4}, model=False)  # no model: skipped
+    got = compare.resolve_run("", tmp_path / "here", runs=runs)
+    assert {k: v.name for k, v in got.items()} == {
+        "02-aging-evolution": "20260102-000000-publish-02-aging-evolution",
+        "03-sparse-pruning": "20260101-000000-publish-03-sparse-pruning"}
+    here = tmp_path / "here"
+    _write(here, "05-once-for-all", {})
+    assert set(compare.resolve_run("", here, runs=runs).values()) == {here}  # this run first
+    with pytest.raises(FileNotFoundError, match="RUN_DIR"):
+        compare.resolve_run(tmp_path / "nope", here, runs=runs)
+
+
+def test_search_costs_lists_random_search_from_02(tmp_path):
+    run = tmp_path / "run"
+    _write(run, "02-aging-evolution", {"trials": 60, "search_cpu_minutes": 3.3, "hypervolume": 0.38,
+                                       "trials_random": 60, "search_cpu_minutes_random": 3.6,
+                                       "hypervolume_random": 0.29, "best_proxy_error_random": 0.11})
+    _write(run, "03-sparse-pruning", {"trials": 14, "search_cpu_minutes": 2.3, "hypervolume": 0.5})
+    t = compare.search_costs({"02-aging-evolution": run, "03-sparse-pruning": run, "05-once-for-all": run})
+    assert list(t.method) == ["Aging evolution", "Random search (baseline of μNAS at the same budget and bounds)",
+                              "Bayesian optimisation + pruning"]                # 05 recorded nothing: no row
+    assert t.set_index("notebook").loc["03-sparse-pruning", "trials"] == 14
+    r = t[t.method.str.startswith("Random")].iloc[0]
+    assert (r.trials, r.search_cpu_minutes, r.hypervolume, r.best_proxy_error) == (60, 3.6, 0.29, 0.11)
