@@ -509,34 +509,53 @@ def pruned_widths(model, survivors=None) -> dict[str, int]:
     return {k: int(len(v)) for k, v in survivors.items()}
 
 
+_MERGES = ("Add", "Concatenate", "Average", "Maximum", "Minimum", "Multiply", "Subtract")
+
+
 def rebuild_pruned(model, survivors=None):
     """A smaller Keras model without the dead channels, with the surviving trained weights.
 
-    ``model``: a chain (Sequential or single-path functional model) of Conv2D,
-    DepthwiseConv2D, BatchNormalization, Dense and channel-wise layers (see
-    module docstring).  ``survivors``: from :func:`surviving_channels`
-    (default: computed from the zero weights).  Outputs are identical to the
-    masked model's.  Taught in 02-aging-evolution.
+    ``model``: a single-input, single-output functional or Sequential model of
+    Conv2D, DepthwiseConv2D, BatchNormalization, Dense, channel-wise layers (see
+    module docstring) and merges (Add, Concatenate, ...), each layer called once:
+    chains and branched graphs such as the μNAS parallel branch.  Producers that
+    feed a merge are never pruned (module contract), so merges see whole tensors.
+    ``survivors``: from :func:`surviving_channels` (default: computed from the
+    zero weights).  Outputs are identical to the masked model's.  Taught in
+    02-aging-evolution; used for 03-sparse-pruning's branched models.
     """
     import keras
 
     survivors = surviving_channels(model) if survivors is None else survivors
     if len(model.inputs) != 1 or len(model.outputs) != 1:
-        raise ValueError("rebuild_pruned supports single-input single-output chain models")
+        raise ValueError("rebuild_pruned supports single-input single-output models")
     inp = keras.Input(shape=tuple(model.inputs[0].shape[1:]), dtype=model.inputs[0].dtype,
                       name=model.inputs[0]._keras_history[0].name)
-    x = inp
-    keep = None  # surviving indices along the current tensor's last axis (None = all)
+    # old layer name -> (new output tensor, surviving indices along its last axis or None = all)
+    made: dict = {}
     for layer in model.layers:
         c = _cls(layer)
         if c == "InputLayer":
+            made[layer.name] = (inp, None)
             continue
         ins = _inbound_layers(layer)
-        if ins is None or len(ins) != 1 or len(_consumers(layer)) > 1:
-            raise ValueError(f"rebuild_pruned needs a chain model; layer {layer.name!r} ({c}) "
-                             "has several inputs, consumers or call sites")
+        if ins is None:
+            raise ValueError(f"rebuild_pruned needs every layer called once; {layer.name!r} ({c}) "
+                             f"has {len(layer._inbound_nodes)} call sites")
+        if any(i.name not in made for i in ins):
+            raise ValueError(f"layer {layer.name!r} comes before its inputs in model.layers")
         cfg = layer.get_config()
         w = [np.asarray(v) for v in layer.get_weights()]
+        if len(ins) > 1:
+            if c not in _MERGES:
+                raise ValueError(f"rebuild_pruned does not support multi-input layer {layer.name!r} ({c})")
+            if any(made[i.name][1] is not None for i in ins):
+                raise ValueError(f"merge {layer.name!r} receives pruned channels (the pruning contract "
+                                 "leaves producers that feed merges unpruned)")
+            new = type(layer).from_config(cfg)
+            made[layer.name] = (new([made[i.name][0] for i in ins]), None)
+            continue
+        x, keep = made[ins[0].name]
         if _is_producer(layer):
             out_keep = survivors.get(layer.name)
             k = w[0]
@@ -572,12 +591,17 @@ def rebuild_pruned(model, survivors=None):
             new_w = w
         else:
             raise ValueError(f"rebuild_pruned does not support layer {layer.name!r} ({c}); supported: "
-                             f"Conv2D, Dense, {', '.join(_CHANNELWISE)}")
+                             f"Conv2D, Dense, {', '.join(_CHANNELWISE)}, merges ({', '.join(_MERGES)})")
         new = type(layer).from_config(cfg)
-        x = new(x)
+        y = new(x)
         if new_w:
             new.set_weights(new_w)
-    return keras.Model(inp, x, name=f"{model.name}_pruned")
+        made[layer.name] = (y, keep)
+    out_layer = model.outputs[0]._keras_history[0].name
+    y, keep = made[out_layer]
+    if keep is not None:  # pragma: no cover - outputs are never pruned (contract)
+        raise ValueError("the model output lost channels")
+    return keras.Model(inp, y, name=f"{model.name}_pruned")
 
 
 def count_nonzero(model):

@@ -42,3 +42,19 @@ def test_search_costs_lists_random_search_from_02(tmp_path):
     assert t.set_index("notebook").loc["03-sparse-pruning", "trials"] == 14
     r = t[t.method.str.startswith("Random")].iloc[0]
     assert (r.trials, r.search_cpu_minutes, r.hypervolume, r.best_proxy_error) == (60, 3.6, 0.29, 0.11)
+
+
+def test_compare_runs_separates_timing_figures():
+    import importlib.util
+    from pathlib import Path
+
+    path = Path(__file__).resolve().parent.parent / "scripts" / "compare_runs.py"
+    spec = importlib.util.spec_from_file_location("compare_runs", path)
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    a = {"02-x": {"acc": 0.9667, "flash_bytes": 3484, "wall_seconds": 300.0, "search_cpu_minutes": 3.2, "ok": True}}
+    b = {"02-x": {"acc": 0.9667, "flash_bytes": 3485, "wall_seconds": 310.0, "search_cpu_minutes": 3.4, "ok": True,
+                  "new": 1}}
+    r = mod.compare(a, b)["02-x"]
+    assert r["equal"] == 2 and sorted(r["timing"]) == ["search_cpu_minutes", "wall_seconds"]
+    assert r["differ"] == [("flash_bytes", 3484, 3485)] and r["only_one"] == ["new"]

@@ -141,3 +141,25 @@ def test_bad_inputs():
         P.structured_pruning(1.5)
     with pytest.raises(ValueError, match="scope"):
         P.unstructured_pruning(0.5, scope="net")
+
+
+def test_rebuild_branched_granular_model():
+    # a μNAS block with a parallel branch: the Add's producers stay whole, the first conv is
+    # pruned; the rebuilt graph drops its dead channels and computes the same function
+    from helpers import spaces
+
+    L, B = spaces.ConvLayer, spaces.ConvBlock
+    arch = spaces.GranularArch([B([L("conv", 8, 3, 2), L("conv", 6, 3, 1)], branch=spaces.Branch("conv1x1")),
+                                B([L("conv", 10, 3, 2)])], "avg", 0, [spaces.DenseLayer(12)])
+    m = spaces.build(arch, (12, 12, 1), 4, seed=0)
+    m.compile("adam", "sparse_categorical_crossentropy")
+    rng = np.random.default_rng(0)
+    x, y = rng.normal(size=(64, 12, 12, 1)).astype("float32"), rng.integers(0, 4, 64)
+    cb = P.structured_pruning(0.5, update_every=2)
+    m.fit(x, y, batch_size=16, epochs=2, verbose=0, callbacks=[cb])
+    surv = P.surviving_channels(m)
+    assert any(len(v) < m.get_layer(k).kernel.shape[-1] for k, v in surv.items())  # something was pruned
+    small = P.rebuild_pruned(m, surv)
+    assert any(type(l).__name__ == "Add" for l in small.layers)
+    assert small.count_params() < m.count_params()
+    np.testing.assert_allclose(small.predict(x[:8], verbose=0), m.predict(x[:8], verbose=0), rtol=1e-4, atol=1e-4)

@@ -1,0 +1,83 @@
+"""Do two runs with the same seeds record the same figures? (issue 9, "same seed, same table").
+
+Compares the recorded figures (``NN-name.json``) of two run folders, or of one run folder
+against the per-notebook runs that ``helpers.runner publish`` kept. Timing figures
+(wall-clock seconds, CPU-minutes, profiles per minute) are expected to move and are listed
+apart; every other figure must be equal (floats to 1e-9 relative). Exits 1 if any differs.
+
+    .venv/bin/python scripts/compare_runs.py runs/<run A> runs/<run B>
+    .venv/bin/python scripts/compare_runs.py runs/<run A> --published   # vs runs/*-publish-NN-*
+"""
+from __future__ import annotations
+
+import argparse
+import math
+import os
+import re
+import sys
+from pathlib import Path
+
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+TIMING = re.compile(r"(seconds|_s$|minutes|hours|per_minute|per_second|wall|cpu)")
+
+
+def _same(a, b) -> bool:
+    if isinstance(a, float) or isinstance(b, float):
+        try:
+            return math.isclose(float(a), float(b), rel_tol=1e-9, abs_tol=1e-12)
+        except (TypeError, ValueError):
+            return False
+    return a == b
+
+
+def compare(figs_a: dict, figs_b: dict) -> dict:
+    """``{notebook: {"equal": n, "timing": [keys], "differ": [(key, a, b)]}}`` for notebooks in both."""
+    out = {}
+    for nb in sorted(set(figs_a) & set(figs_b)):
+        a, b = figs_a[nb], figs_b[nb]
+        res = {"equal": 0, "timing": [], "differ": [], "only_one": sorted(set(a) ^ set(b))}
+        for k in sorted(set(a) & set(b)):
+            if TIMING.search(k):
+                res["timing"].append(k)
+            elif _same(a[k], b[k]):
+                res["equal"] += 1
+            else:
+                res["differ"].append((k, a[k], b[k]))
+        out[nb] = res
+    return out
+
+
+def main(argv=None) -> int:
+    from helpers import runner
+    from helpers.run import load_figures
+
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("run_a")
+    p.add_argument("run_b", nargs="?")
+    p.add_argument("--published", action="store_true", help="compare with the latest publish run of each notebook")
+    a = p.parse_args(argv)
+    figs_a = load_figures(Path(a.run_a))
+    if a.published:
+        figs_b, src = {}, {}
+        for nb in figs_a:
+            runs = sorted(runner.RUNS.glob(f"*-publish-{nb}"))
+            if runs:
+                figs_b[nb] = load_figures(runs[-1]).get(nb, {})
+                src[nb] = runs[-1].name
+    else:
+        figs_b = load_figures(Path(a.run_b))
+        src = {nb: Path(a.run_b).name for nb in figs_b}
+    bad = 0
+    for nb, r in compare(figs_a, figs_b).items():
+        print(f"== {nb} (vs {src.get(nb)}): {r['equal']} figures equal, {len(r['timing'])} timing figures not compared"
+              + (f", recorded in one run only: {', '.join(r['only_one'])}" if r["only_one"] else ""))
+        for k, x, y in r["differ"]:
+            print(f"   DIFFERS {k}: {x!r} vs {y!r}")
+        bad += len(r["differ"])
+    print("same figures" if not bad else f"{bad} figures differ")
+    return 1 if bad else 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
