@@ -202,7 +202,8 @@ def search_costs(sources: dict) -> "pd.DataFrame":
     df = pd.DataFrame(rows, columns=["method", "notebook", "trials", "search_cpu_minutes", "hypervolume",
                                      "best_proxy_error"])
     df["trials"] = df["trials"].astype("Int64")
-    return df
+    recorded = df[["trials", "search_cpu_minutes", "hypervolume"]].notna().any(axis=1)
+    return df[recorded].reset_index(drop=True)       # e.g. 06 deploys a reference model, no search
 
 
 def comparison(rows: list[dict], dataset: str):

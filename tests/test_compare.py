@@ -58,3 +58,9 @@ def test_compare_runs_separates_timing_figures():
     r = mod.compare(a, b)["02-x"]
     assert r["equal"] == 2 and sorted(r["timing"]) == ["search_cpu_minutes", "wall_seconds"]
     assert r["differ"] == [("flash_bytes", 3484, 3485)] and r["only_one"] == ["new"]
+
+
+def test_search_costs_skips_notebooks_without_a_search(tmp_path):
+    run = tmp_path / "run"
+    _write(run, "06-deployment", {"test_accuracy_int8": 0.7})
+    assert compare.search_costs({"06-deployment": run}).empty

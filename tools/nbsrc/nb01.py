@@ -18,7 +18,7 @@ procedure (the paper's Figures 3 and 12) on MNIST-sized inputs upsampled to 16â€
 **tests the premise** by training a handful of sampled models from the chosen space and from a
 low-ranked one.
 
-*Runs in about 8 minutes on a 2-core laptop (measured on a shared 2-core machine).*
+*Runs in about 5 minutes on a 2-core machine (4.6 min measured in a whole `make run`; 8 minutes on a shared machine).*
 """),
 ("md", """
 **Goals**

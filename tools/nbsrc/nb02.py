@@ -17,7 +17,7 @@ notebook reproduces that search on MNIST under μNAS's MNIST bounds, next to a r
 baseline with the same budget, then deploys the best feasible network to int8 and runs it in
 the real TensorFlow-Lite-Micro interpreter to check the bounds by measurement.
 
-*Runs in about 6 minutes on a 2-core laptop* (measured: two searches of 60 trials with 2 worker processes, 4 min; screening and final training 1.5 min).
+*Runs in about 5 minutes on a 2-core machine* (5.2 min measured in a whole `make run`: two searches of 60 trials with 2 worker processes, 4 min; screening and final training 1.1 min).
 """),
 ("md", """
 **Goals**

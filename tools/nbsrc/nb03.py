@@ -19,7 +19,7 @@ search on MNIST with keras-tuner's Bayesian-optimisation oracle on the series' s
 store, deploys the best model to int8 in TensorFlow Lite Micro, and puts it beside μNAS's aging
 evolution (notebook 02) on the same bounds and budget.
 
-*Runs in about 8 minutes on a 2-core laptop.* (Measured: 7.8 minutes wall, 5.6 CPU-minutes; 16 minutes when the machine was shared with other jobs. The smoke preset: about 1 minute.)
+*Runs in about 5 minutes on a 2-core machine.* (Measured: 5.0 minutes in a whole `make run`; 16 minutes when the machine was shared with other jobs. The smoke preset: about 1 minute.)
 """),
 ("md", """
 **Goals**
@@ -300,7 +300,7 @@ pd.DataFrame({k: {"pruning": v["pruning"], "val accuracy": 1 - v["error"], "f2 n
 ## Part 8 · Deploy: int8 in TensorFlow Lite Micro
 
 The chosen candidate is trained for `FINAL_EPOCHS` on the training split with its pruning, converted
-to int8 (structurally pruned chains are first rebuilt without their dead channels) and run in the
+to int8 (structurally pruned models, branched ones included, are first rebuilt without their dead channels) and run in the
 TFLite-Micro interpreter: test accuracy, arena and flash measured; f2 and f3 read from the
 `.tflite` itself beside the search-time estimates.
 """),
@@ -310,7 +310,7 @@ t0 = time.time()
 model, info = SP.train_candidate(best, ds_final, epochs=FINAL_EPOCHS, seed=SEED, progress=True)
 if info["pruning"] == "structured":
     try:
-        model = prune.rebuild_pruned(model)          # chains only: the dead channels leave the file
+        model = prune.rebuild_pruned(model)          # the dead channels leave the file
     except ValueError as err:
         print("kept the masked model (zero channels stay in the file):", err)
 tfl = deploy.to_tflite_int8(model, ds_final.x_train[:500])

@@ -18,7 +18,7 @@ run the MCUNet evolution under the target's SRAM and flash, and deploy the picke
 TFLite-Micro, with no retraining. The experiment that matters: how far inherited weights are from
 the same architectures trained from scratch, with and without progressive shrinking.
 
-*Runs in about 9 minutes on a 2-core laptop (measured with the other core busy; 17 minutes on a heavily loaded machine).*
+*Runs in about 6 minutes on a 2-core machine (5.7 min measured in a whole `make run`; 17 minutes on a heavily loaded machine).*
 """),
 ("md", """
 **Goals**

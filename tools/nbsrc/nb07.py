@@ -16,7 +16,7 @@ accuracy in the TFLite-Micro interpreter on the same test set, the TFLM arena, o
 plans, flash, MACs, and the latency of our generated C on an emulated Cortex-M. The papers'
 published figures sit beside it, labelled as such.
 
-*Runs in about 2 minutes on a 2-core laptop (measuring only; the searches ran in 02–06).*
+*Runs in about 1 minute on a 2-core machine (33 s measured in a whole `make run`; measuring only, the searches ran in 02–06).*
 """),
 ("md", """
 **Goals**
