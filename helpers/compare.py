@@ -122,6 +122,25 @@ def measure(tflite_bytes: bytes, data, target, *, n_test: int | None = None,
     return out
 
 
+def other_task_methods(sources: dict, task: str) -> dict:
+    """``{notebook: folder}`` of the methods whose recorded task differs from ``task`` and
+    whose notebook can be run on it (it has a ``TASK`` parameter), e.g. 04 on keyword
+    spotting when the comparison is on MNIST. Taught in 07-comparison."""
+    from helpers import runner
+    from helpers.run import load_figures
+
+    out = {}
+    for nb, folder in sources.items():
+        fig = load_figures(folder).get(nb, {})
+        recorded = fig.get("dataset", fig.get("task"))
+        if recorded is None or str(recorded).lower() == task.lower():
+            continue
+        paths = [p for p in runner.notebooks() if p.stem == nb]
+        if paths and "TASK" in runner.notebook_parameters(paths[0]):
+            out[nb] = Path(folder)
+    return out
+
+
 def missing_methods(sources: dict) -> list[str]:
     """Notebooks of :data:`METHODS` without a saved model in their source run folder."""
     from helpers.run import load_models

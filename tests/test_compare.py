@@ -64,3 +64,13 @@ def test_search_costs_skips_notebooks_without_a_search(tmp_path):
     run = tmp_path / "run"
     _write(run, "06-deployment", {"test_accuracy_int8": 0.7})
     assert compare.search_costs({"06-deployment": run}).empty
+
+
+def test_other_task_methods_finds_reruns(tmp_path):
+    run = tmp_path / "run"
+    _write(run, "04-micronets-dnas", {"task": "kws"})            # 04 has a TASK parameter: rerun on MNIST
+    _write(run, "06-deployment", {"dataset": "kws"})             # 06 has none: flagged only
+    _write(run, "02-aging-evolution", {"dataset": "mnist"})
+    src = {nb: run for nb in ("04-micronets-dnas", "06-deployment", "02-aging-evolution")}
+    assert compare.other_task_methods(src, "mnist") == {"04-micronets-dnas": run}
+    assert compare.other_task_methods(src, "kws") == {}        # 02 is on another task but has no TASK parameter
