@@ -1138,19 +1138,17 @@ def run_search(algorithm: str, space, evaluate: Callable, resources: Callable | 
         shutil.rmtree(d)
     os.makedirs(d, exist_ok=True)
     cfg_path = os.path.join(d, "search_config.json")
+    old = None
+    if os.path.exists(cfg_path):
+        with open(cfg_path) as f:
+            old = json.load(f)
     if algorithm == "aging_evolution" and algo_kwargs.get("lag") is None:  # default: workers, or the stored lag
-        stored = None
-        if os.path.exists(cfg_path):
-            with open(cfg_path) as f:
-                stored = json.load(f).get("algo_kwargs", {}).get("lag")
+        stored = (old or {}).get("algo_kwargs", {}).get("lag")
         algo_kwargs["lag"] = int(stored) if stored is not None else int(workers)
     cfg = {"algorithm": algorithm, "objectives": objectives, "bounds": bounds, "budget": int(budget),
            "seed": int(seed), "cap": float(cap),
            "algo_kwargs": json.loads(json.dumps(algo_kwargs, default=_json_default))}
-    cfg_path = os.path.join(d, "search_config.json")
-    if os.path.exists(cfg_path):
-        with open(cfg_path) as f:
-            old = json.load(f)
+    if old is not None:
         diff = [k for k in cfg if k != "budget" and old.get(k) != cfg[k]]
         if diff:
             raise ValueError(f"directory {d!r} holds a search with different settings {diff} "
