@@ -31,8 +31,9 @@ $(STAMP): requirements.txt requirements-nodeps.txt constraints.txt pyproject.tom
 #   make run                       every notebook, default preset
 #   make run PRESET=full           paper-scale
 #   make run NB=00 ARGS="-p TARGET stm32f446re"
+#   make run RESUME=runs/<folder>  continue an interrupted run (finished notebooks kept)
 run: $(STAMP)
-	$(PY) -m helpers.runner run --preset $(PRESET) $(if $(NB),--nb $(NB)) $(ARGS)
+	$(PY) -m helpers.runner run $(if $(RESUME),--resume $(RESUME),--preset $(PRESET) $(if $(NB),--nb $(NB)) $(ARGS))
 
 test: $(STAMP)
 	$(PY) -m pytest -q --durations=15 tests

@@ -5,6 +5,7 @@ Taught in the README (``make run``). Usage::
     python -m helpers.runner run                          # every notebook, preset "default"
     python -m helpers.runner run --preset smoke --nb 00   # one notebook, small parameters
     python -m helpers.runner run --nb 02 -p TARGET stm32f446re -p ROUNDS 50
+    python -m helpers.runner run --resume runs/<folder>   # continue an interrupted run
     python -m helpers.runner table runs/<folder>          # print a run's recorded figures
     python -m helpers.runner publish --nb 00              # re-execute into notebooks/ (committed copy)
     python -m helpers.runner publish --from runs/<folder> # or copy a default run's executed notebooks
@@ -16,7 +17,9 @@ work starts; unknown names or malformed presets fail with a clear message.
 
 Each run writes ``runs/<timestamp>-<preset>/`` holding the executed notebooks, each
 notebook's recorded figures (``NN-name.json``), and ``run.json`` with the parameters
-and package versions. Nothing is overwritten: a new run gets a new folder.
+and package versions. Nothing is overwritten: a new run gets a new folder. An
+interrupted run continues with ``--resume runs/<folder>``: finished notebooks are kept and
+searches pick up their trial stores in the folder.
 """
 from __future__ import annotations
 
@@ -238,33 +241,67 @@ def figures_table(run_dir: Path) -> str:
 
 
 def run(preset: str = "default", selector: str | None = None, overrides: dict | None = None,
-        out: Path | None = None, log: bool = True) -> Path:
-    """Execute the selected notebooks into a new run folder and print their figures."""
-    plan = resolve(preset, selector, overrides)
+        out: Path | None = None, log: bool = True, *, resume: Path | None = None,
+        nb_dir: Path = NOTEBOOKS, presets_dir: Path = PRESETS, execute_fn=None) -> Path:
+    """Execute the selected notebooks into a new run folder and print their figures.
+
+    ``resume``: an interrupted run folder. Its notebooks run again with the parameters
+    recorded in its ``run.json``, except those that finished there; a search notebook
+    continues from the trial store it left in the folder, so no finished trial is lost
+    (preset, selector and overrides must not be given then).
+    """
+    execute_fn = execute_fn or execute
     stamp = _dt.datetime.now().strftime("%Y%m%d-%H%M%S")
-    run_dir = Path(out) if out else RUNS / f"{stamp}-{preset}"
-    if run_dir.exists() and any(run_dir.iterdir()):
-        raise FileExistsError(f"run folder {run_dir} exists and is not empty; runs never overwrite")
-    run_dir.mkdir(parents=True, exist_ok=True)
-    meta = {"preset": preset, "started": stamp, "versions": package_versions(),
-            "notebooks": {p.stem: params for p, params, _ in plan}}
+    if resume is not None:
+        if selector or overrides or out:
+            raise PresetError("a resumed run keeps its recorded notebooks and parameters; "
+                              "give no --nb, -p or --out with --resume")
+        run_dir = Path(resume)
+        meta_path = run_dir / "run.json"
+        if not meta_path.is_file():
+            raise FileNotFoundError(f"{run_dir} has no run.json: not a run folder")
+        meta = json.loads(meta_path.read_text())
+        finished = meta.get("wall_seconds", {})
+        plan = []
+        for stem, params in meta.get("notebooks", {}).items():
+            path = Path(nb_dir) / f"{stem}.ipynb"
+            if not path.is_file():
+                raise PresetError(f"{stem} of {run_dir} is no longer in {nb_dir}")
+            unknown = sorted(set(params) - set(notebook_parameters(path)))
+            if unknown:
+                raise PresetError(f"{stem}: recorded parameter(s) {unknown} no longer exist")
+            if stem in finished:
+                print(f"--> {stem} finished earlier ({finished[stem]:.0f} s), kept", flush=True)
+            else:
+                plan.append((path, params, {}))
+        meta.setdefault("resumed", []).append(stamp)
+    else:
+        plan = resolve(preset, selector, overrides, nb_dir=nb_dir, presets_dir=presets_dir)
+        run_dir = Path(out) if out else RUNS / f"{stamp}-{preset}"
+        if run_dir.exists() and any(run_dir.iterdir()):
+            raise FileExistsError(f"run folder {run_dir} exists and is not empty; runs never overwrite "
+                                  f"(continue an interrupted one with --resume {run_dir})")
+        run_dir.mkdir(parents=True, exist_ok=True)
+        meta = {"preset": preset, "started": stamp, "versions": package_versions(),
+                "notebooks": {p.stem: params for p, params, _ in plan}}
     (run_dir / "run.json").write_text(json.dumps(meta, indent=1) + "\n")
     failures = []
     for path, params, expect in plan:
         print(f"--> {path.stem} {params or ''}", flush=True)
         try:
-            _, secs = execute(path, run_dir, params, log=log)
+            _, secs = execute_fn(path, run_dir, params, log=log)
         except Exception as exc:  # keep going: report every notebook
             failures.append(f"{path.stem}: {type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}")
             print(f"    FAILED ({failures[-1]})", flush=True)
             continue
         meta.setdefault("wall_seconds", {})[path.stem] = round(secs, 1)
+        (run_dir / "run.json").write_text(json.dumps(meta, indent=1) + "\n")  # a resume skips it
         print(f"    done in {secs:.0f} s", flush=True)
-    (run_dir / "run.json").write_text(json.dumps(meta, indent=1) + "\n")
     print(f"\nrun folder: {run_dir}\n")
     print(figures_table(run_dir))
     if failures:
-        raise SystemExit("notebooks failed:\n  " + "\n  ".join(failures))
+        raise SystemExit("notebooks failed:\n  " + "\n  ".join(failures)
+                         + f"\ncontinue with: python -m helpers.runner run --resume {run_dir}")
     return run_dir
 
 
@@ -328,6 +365,8 @@ def main(argv: list[str] | None = None) -> None:
     r.add_argument("--nb", default=None, help="notebook number(s) or name(s), comma separated")
     r.add_argument("-p", "--parameter", nargs=2, action="append", metavar=("NAME", "VALUE"))
     r.add_argument("--out", default=None, help="run folder (must be new or empty)")
+    r.add_argument("--resume", default=None, metavar="RUN_DIR",
+                   help="continue an interrupted run folder: its unfinished notebooks, same parameters")
     t = sub.add_parser("table", help="print the recorded figures of a run folder")
     t.add_argument("run_dir", nargs="?", default=None, help="default: the latest run")
     pb = sub.add_parser("publish", help="re-execute notebooks into notebooks/ (committed copies)")
@@ -337,7 +376,7 @@ def main(argv: list[str] | None = None) -> None:
     args = ap.parse_args(argv)
     try:
         if args.cmd == "run":
-            run(args.preset, args.nb, _parse_overrides(args.parameter), args.out)
+            run(args.preset, args.nb, _parse_overrides(args.parameter), args.out, resume=args.resume)
         elif args.cmd == "table":
             path = Path(args.run_dir) if args.run_dir else latest_run()
             print(figures_table(path))

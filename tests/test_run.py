@@ -107,3 +107,35 @@ def test_publish_from_a_default_run(tmp_path):
         runner.publish("00", from_run=run_dir, nb_dir=nbs)
     with pytest.raises(FileNotFoundError, match="run.json"):
         runner.publish("00", from_run=tmp_path, nb_dir=nbs)
+
+
+def test_resume_runs_only_the_unfinished_notebooks(tmp_path):
+    nbs, presets, run_dir = tmp_path / "nb", tmp_path / "presets", tmp_path / "run"
+    nbs.mkdir(), presets.mkdir()
+    _write_nb(nbs / "00-demo.ipynb", "EPOCHS = 1")
+    _write_nb(nbs / "01-search.ipynb", "ROUNDS = 1")
+    (presets / "big.yaml").write_text("01-search:\n  parameters: {ROUNDS: 50}\n")
+    calls = []
+
+    def fake_execute(path, out_dir, params, log=False):
+        calls.append((path.stem, dict(params)))
+        if path.stem == "01-search" and len(calls) == 2:
+            raise RuntimeError("killed mid-search")
+        (out_dir / path.name).write_text("{}")
+        return out_dir / path.name, 2.0
+
+    with pytest.raises(SystemExit, match="--resume"):
+        runner.run("big", out=run_dir, log=False, nb_dir=nbs, presets_dir=presets, execute_fn=fake_execute)
+    meta = json.loads((run_dir / "run.json").read_text())
+    assert meta["wall_seconds"] == {"00-demo": 2.0}                    # written as each notebook finishes
+    with pytest.raises(FileExistsError, match="--resume"):             # a new run never reuses the folder
+        runner.run("big", out=run_dir, log=False, nb_dir=nbs, presets_dir=presets, execute_fn=fake_execute)
+    calls.clear()
+    runner.run(resume=run_dir, log=False, nb_dir=nbs, execute_fn=fake_execute)
+    assert calls == [("01-search", {"ROUNDS": 50})]                    # recorded parameters, finished one kept
+    meta = json.loads((run_dir / "run.json").read_text())
+    assert set(meta["wall_seconds"]) == {"00-demo", "01-search"} and len(meta["resumed"]) == 1
+    with pytest.raises(runner.PresetError, match="--resume"):
+        runner.run(selector="00", resume=run_dir, nb_dir=nbs, execute_fn=fake_execute)
+    with pytest.raises(FileNotFoundError, match="run.json"):
+        runner.run(resume=tmp_path / "nb", nb_dir=nbs, execute_fn=fake_execute)
