@@ -479,6 +479,42 @@ def _build_kt_classes():  # noqa: C901 - one place for all keras-tuner glue
                 self._parsed[tid] = r
             return r
 
+        lag: int | None = None  # set by the searches that wait for their predecessors (see _eligible)
+
+        def _eligible(self, k):
+            """Trials the proposal of trial number ``k`` may see: those started ``lag`` or more before it
+            (every started one when ``lag`` is None)."""
+            if self.lag is None:
+                return list(self.start_order)
+            return self.start_order[:max(0, k - self.lag + 1)]
+
+        def _waiting(self, k):
+            finished = (TS.COMPLETED, TS.FAILED)
+            return any(tid not in self.trials or self.trials[tid].status not in finished
+                       for tid in self._eligible(k))
+
+        def visible(self):
+            """Completed trials visible to the next proposal, in start order, as (trial, result) pairs.
+
+            With ``lag`` L the proposal of trial k sees exactly the trials 0 .. k-L (the oracle
+            answers IDLE until they have finished), so a search with L workers proposes the same
+            candidates on every run whatever the workers' timing.
+            """
+            out = []
+            for tid in self._eligible(len(self.start_order)):
+                t = self.trials.get(tid)
+                if t is not None and t.status == TS.COMPLETED:
+                    r = self.result_of(t)
+                    if r is not None:
+                        out.append((t, r))
+            return out
+
+        @staticmethod
+        def _check_lag(lag):
+            if lag is not None and (not isinstance(lag, (int, np.integer)) or lag < 1):
+                raise ValueError(f"lag must be an integer >= 1; got {lag!r}")
+            return None if lag is None else int(lag)
+
         def completed(self) -> list[tuple[Any, dict]]:
             """Finished (COMPLETED) trials in completion order, as (trial, result) pairs."""
             out = []
@@ -610,37 +646,16 @@ def _build_kt_classes():  # noqa: C901 - one place for all keras-tuner glue
             if population_size < 1 or sample_size < 1:
                 raise ValueError(f"population_size and sample_size must be >= 1; got "
                                  f"{population_size}, {sample_size}")
-            if not isinstance(lag, (int, np.integer)) or lag < 1:
-                raise ValueError(f"lag must be an integer >= 1; got {lag!r}")
+            if lag is None:
+                raise ValueError("lag must be an integer >= 1; got None")
             self.population_size = int(population_size)
             self.sample_size = int(sample_size)
-            self.lag = int(lag)
-
-        def _eligible(self, k):
-            """Trials the proposal of trial number ``k`` may see: those started ``lag`` or more before it."""
-            return self.start_order[:max(0, k - self.lag + 1)]
-
-        def _waiting(self, k):
-            finished = (TS.COMPLETED, TS.FAILED)
-            return any(tid not in self.trials or self.trials[tid].status not in finished
-                       for tid in self._eligible(k))
+            self.lag = self._check_lag(lag)
 
         def population(self):
-            """The last ``population_size`` completed trials visible to the next proposal, in start order.
-
-            With ``lag`` L, the proposal of trial k sees exactly the trials 0 .. k-L (it waits
-            until they have finished), so a search with L workers proposes the same
-            candidates on every run whatever the workers' timing.
-            """
-            k = len(self.start_order)
-            out = []
-            for tid in self._eligible(k):
-                t = self.trials.get(tid)
-                if t is not None and t.status == TS.COMPLETED:
-                    r = self.result_of(t)
-                    if r is not None:
-                        out.append((t, r))
-            return out[-self.population_size:]
+            """The last ``population_size`` completed trials visible to the next proposal
+            (:meth:`visible`: trials 0 .. k-lag for trial k), in start order."""
+            return self.visible()[-self.population_size:]
 
         def populate_space(self, trial_id):
             k = len(self.start_order)
@@ -1142,9 +1157,15 @@ def run_search(algorithm: str, space, evaluate: Callable, resources: Callable | 
     if os.path.exists(cfg_path):
         with open(cfg_path) as f:
             old = json.load(f)
-    if algorithm == "aging_evolution" and algo_kwargs.get("lag") is None:  # default: workers, or the stored lag
+    if algorithm in ("aging_evolution", "bayesian_optimization") and algo_kwargs.get("lag") is None:
+        # default: the stored lag, else the number of workers (a BO store made before lag existed keeps none)
         stored = (old or {}).get("algo_kwargs", {}).get("lag")
-        algo_kwargs["lag"] = int(stored) if stored is not None else int(workers)
+        if stored is not None:
+            algo_kwargs["lag"] = int(stored)
+        elif old is not None and algorithm == "bayesian_optimization":
+            algo_kwargs.pop("lag", None)
+        else:
+            algo_kwargs["lag"] = int(workers)
     cfg = {"algorithm": algorithm, "objectives": objectives, "bounds": bounds, "budget": int(budget),
            "seed": int(seed), "cap": float(cap),
            "algo_kwargs": json.loads(json.dumps(algo_kwargs, default=_json_default))}
@@ -1523,6 +1544,10 @@ def _build_bo_class():
           starts in the relaxed box, rounded back); rejected candidates then
           enter the GP with the error at the cap so it learns the infeasible
           region.
+        * ``lag`` L (the driver's default: the number of workers): the proposal
+          of trial k sees exactly the trials 0 .. k-L, waiting for them, so
+          several workers give the same search on every run; ``None`` (stores
+          made before it existed): whatever has completed.
         * The λ of every proposal is kept (``lambda_history``, persisted in
           ``oracle.json``).  The GP is refitted from the trials at every
           proposal, so only the RNG needs persisting: resume is exact.
@@ -1533,8 +1558,9 @@ def _build_bo_class():
         algorithm = "bayesian_optimization"
 
         def __init__(self, space=None, *, num_initial_points=10, beta=2.6, alpha=1e-4,
-                     acquisition="pool", pool_size=256, **kw):
+                     acquisition="pool", pool_size=256, lag=None, **kw):
             super().__init__(space, **kw)
+            self.lag = self._check_lag(lag)
             if acquisition not in ("pool", "lbfgs"):
                 raise ValueError(f"acquisition must be 'pool' or 'lbfgs'; got {acquisition!r}")
             if int(num_initial_points) < 1 or int(pool_size) < 1:
@@ -1595,8 +1621,16 @@ def _build_bo_class():
             return keys
 
         # ---- proposal
+        def populate_space(self, trial_id):
+            k = len(self.start_order)
+            if (not self.stop_reason and self.lag is not None and k >= self.num_initial_points
+                    and self._waiting(k)):
+                time.sleep(0.02)  # keras-tuner re-asks at once on IDLE
+                return {"status": TS.IDLE}
+            return super().populate_space(trial_id)
+
         def propose(self):
-            done = self.completed()
+            done = self.completed() if self.lag is None else self.visible()
             if len(self.start_order) < self.num_initial_points or len(done) < 2:
                 return self.space.random(self.rng), "random", ""
             lam = self.rng.dirichlet(np.ones(len(self.bounded_names)))
@@ -1674,11 +1708,13 @@ def bayesian_optimization(space, evaluate, resources=None, *, bounds, objectives
                           num_initial_points=10, beta=2.6, alpha=1e-4, acquisition="pool",
                           pool_size=256, seed=0, directory, workers=1, progress=True,
                           overwrite=False, cap=DEFAULT_CAP, arch_from_json=None,
-                          max_rejections=10000) -> SearchResult:
+                          max_rejections=10000, lag=None) -> SearchResult:
     """SpArSe multi-objective Bayesian optimisation on the shared trial store.
 
     See :class:`BayesianOracle` for the algorithm and :func:`run_search` for
     the arguments (resume, workers, rejection of over-bound candidates).
+    ``lag`` (default: ``workers`` for a new search, the stored value when
+    resuming) makes a multi-worker search independent of the workers' timing.
     Taught in 03-sparse-pruning.
     """
     return run_search("bayesian_optimization", space, evaluate, resources, bounds=bounds,
@@ -1686,7 +1722,7 @@ def bayesian_optimization(space, evaluate, resources=None, *, bounds, objectives
                       workers=workers, progress=progress, overwrite=overwrite, cap=cap,
                       arch_from_json=arch_from_json, num_initial_points=num_initial_points,
                       beta=beta, alpha=alpha, acquisition=acquisition, pool_size=pool_size,
-                      max_rejections=max_rejections)
+                      max_rejections=max_rejections, lag=lag)
 
 
 if __name__ == "__main__":  # python -m helpers.search worker SPEC

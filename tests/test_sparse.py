@@ -255,3 +255,41 @@ def test_bo_two_workers_loopback(tmp_path):
     assert len(c) == 8 and c.trial_id.nunique() == 8 and c.key.nunique() == 8
     assert set(c.worker) == {"worker0", "worker1"}
     assert (c.origin == "bo").sum() == 5
+
+
+def _ev_jitter(c, seed):  # module level (picklable); timing that differs run to run, on purpose
+    import os
+    import time
+    time.sleep(0.3 * int.from_bytes(os.urandom(2), "little") / 65535)
+    return _ev_module_level(c, seed)
+
+
+def test_bo_two_workers_deterministic_with_lag(tmp_path):
+    """2 workers with random delays propose what a sequential run with lag 2 proposes (~40 s)."""
+    import functools
+    sp = SP.SparseSpace()
+    res = functools.partial(SP.candidate_resources, input_shape=(28, 28, 1), num_classes=10, exact=False)
+    kw = dict(bounds=BOUNDS, num_initial_points=3, pool_size=24, progress=False, seed=5)
+    par = search.bayesian_optimization(sp, _ev_jitter, res, budget=8, directory=tmp_path / "par", workers=2, **kw)
+    seq = search.bayesian_optimization(sp, _ev_module_level, res, budget=8, directory=tmp_path / "seq", lag=2, **kw)
+    one = search.bayesian_optimization(sp, _ev_module_level, res, budget=8, directory=tmp_path / "one", **kw)
+
+    def proposals(r):
+        c = r.completed.sort_values("trial_id")
+        return list(zip(c.trial_id, c.arch, c.origin))
+
+    assert proposals(par) == proposals(seq)
+    assert sum(o == "bo" for _, _, o in proposals(par)) == 5
+    assert proposals(one) != proposals(seq)                 # lag 1 (one worker) sees one more trial
+    assert json.loads((tmp_path / "par" / "search_config.json").read_text())["algo_kwargs"]["lag"] == 2
+    assert json.loads((tmp_path / "one" / "search_config.json").read_text())["algo_kwargs"]["lag"] == 1
+    with pytest.raises(ValueError, match="lag"):
+        search.bayesian_optimization(sp, _ev_module_level, res, budget=2, directory=tmp_path / "bad", lag=0, **kw)
+    # a store made before lag existed resumes as it was made (no lag, no waiting)
+    cfg_path = tmp_path / "one" / "search_config.json"
+    cfg = json.loads(cfg_path.read_text())
+    del cfg["algo_kwargs"]["lag"]
+    cfg_path.write_text(json.dumps(cfg))
+    more = search.bayesian_optimization(sp, _ev_module_level, res, budget=9, directory=tmp_path / "one", **kw)
+    assert proposals(more)[:8] == proposals(one) and len(more.completed) == 9
+    assert "lag" not in json.loads(cfg_path.read_text())["algo_kwargs"]

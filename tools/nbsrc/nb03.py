@@ -70,7 +70,7 @@ from helpers import data, deploy, plots, prune, resources, search, spaces
 from helpers import sparse as SP
 
 helpers.seed_everything(SEED)
-t_start, cpu_start = time.time(), time.process_time()
+t_start, cpu_start = time.time(), helpers.run.cpu_seconds()   # CPU of this process and its workers
 ds = data.load(DATASET, seed=SEED)
 INPUT, CLASSES = ds.input_shape, ds.num_classes
 print(ds.describe())
@@ -160,7 +160,8 @@ for _ in range(4):
 
 `search.bayesian_optimization` runs `search.BayesianOracle` on keras-tuner's trial store (every
 trained candidate is a trial folder written when it finishes; rerunning this cell resumes;
-`WORKERS > 1` evaluates in parallel processes). Per proposal it draws λ, fills a keras-tuner
+`WORKERS > 1` evaluates in parallel processes, and the proposal of trial k then sees exactly the
+trials 0 .. k−`WORKERS`, so the same seed gives the same search whatever the timing). Per proposal it draws λ, fills a keras-tuner
 `BayesianOptimizationOracle` with the finished trials scored under λ, fits its Gaussian process
 and takes the candidate with the best upper confidence bound from a pool of random candidates
 and morphisms of the current best - keeping only those that pass the pre-training screen
@@ -173,11 +174,11 @@ widths back into the architecture before f3 is measured.
 evaluate = SP.SparseEvaluator(DATASET, epochs=EPOCHS_PER_TRIAL, n_train=N_TRAIN, n_val=N_VAL, data_seed=SEED)
 screen = functools.partial(SP.candidate_resources, input_shape=INPUT, num_classes=CLASSES, exact=False)
 store = helpers.run.run_dir() / "03-sparse-pruning"
-t0, c0 = time.time(), time.process_time()
+t0, c0 = time.time(), helpers.run.cpu_seconds()
 bo = search.bayesian_optimization(space, evaluate, screen, bounds=BOUNDS, budget=TRIALS,
                                   num_initial_points=INITIAL_POINTS, pool_size=POOL_SIZE, seed=SEED,
                                   directory=store / "bo", workers=WORKERS)
-bo_wall, bo_cpu = time.time() - t0, time.process_time() - c0
+bo_wall, bo_cpu = time.time() - t0, helpers.run.cpu_seconds() - c0
 print(bo)
 cols = ["trial_id", "origin", "error", "model_size", "model_size_indexed", "working_memory", "peak_sram_bytes", "feasible"]
 bo.completed[cols]
@@ -229,10 +230,10 @@ evaluation, screen, bounds and number of trained candidates; its population is t
 initial design, so both start from the same kind of random candidates.
 """),
 ("code", """
-t0, c0 = time.time(), time.process_time()
+t0, c0 = time.time(), helpers.run.cpu_seconds()
 ae = search.aging_evolution(space, evaluate, screen, bounds=BOUNDS, budget=TRIALS, population_size=INITIAL_POINTS,
                             sample_size=AE_SAMPLE, seed=SEED, directory=store / "aging", workers=WORKERS)
-ae_wall, ae_cpu = time.time() - t0, time.process_time() - c0
+ae_wall, ae_cpu = time.time() - t0, helpers.run.cpu_seconds() - c0
 print(ae)
 """),
 ("code", """
@@ -354,7 +355,7 @@ helpers.record("03-sparse-pruning", {
     "best_working_memory_bytes": wm8.peak, "best_peak_sram_bytes_estimate": est.peak_sram,
     "best_tflm_arena_head_bytes": arena.head, "best_flash_bytes": len(tfl), "best_macs": est.macs,
     "best_sparsity": info["sparsity"], "best_structured": bool(best.structured),
-    "meets_target": meets, "wall_seconds": wall, "cpu_hours": (time.process_time() - cpu_start) / 3600,
+    "meets_target": meets, "wall_seconds": wall, "cpu_hours": (helpers.run.cpu_seconds() - cpu_start) / 3600,
 })
 """),
 ("md", """
