@@ -262,6 +262,10 @@ def run(preset: str = "default", selector: str | None = None, overrides: dict | 
             raise FileNotFoundError(f"{run_dir} has no run.json: not a run folder")
         meta = json.loads(meta_path.read_text())
         finished = meta.get("wall_seconds", {})
+        try:  # the preset's expectations, if it still exists
+            expects = {nb: e["expect"] for nb, e in load_preset(meta.get("preset", ""), presets_dir).items()}
+        except PresetError:
+            expects = {}
         plan = []
         for stem, params in meta.get("notebooks", {}).items():
             path = Path(nb_dir) / f"{stem}.ipynb"
@@ -273,7 +277,7 @@ def run(preset: str = "default", selector: str | None = None, overrides: dict | 
             if stem in finished:
                 print(f"--> {stem} finished earlier ({finished[stem]:.0f} s), kept", flush=True)
             else:
-                plan.append((path, params, {}))
+                plan.append((path, params, expects.get(stem, {})))
         meta.setdefault("resumed", []).append(stamp)
     else:
         plan = resolve(preset, selector, overrides, nb_dir=nb_dir, presets_dir=presets_dir)
@@ -295,8 +299,15 @@ def run(preset: str = "default", selector: str | None = None, overrides: dict | 
             print(f"    FAILED ({failures[-1]})", flush=True)
             continue
         meta.setdefault("wall_seconds", {})[path.stem] = round(secs, 1)
-        (run_dir / "run.json").write_text(json.dumps(meta, indent=1) + "\n")  # a resume skips it
         print(f"    done in {secs:.0f} s", flush=True)
+        if expect:
+            from helpers.run import load_figures
+
+            missed = check_expectations(load_figures(run_dir).get(path.stem, {}), expect)
+            meta.setdefault("expectations_missed", {})[path.stem] = missed
+            print("    the preset's expected ranges: " + ("all met" if not missed else
+                  "MISSED " + "; ".join(missed)), flush=True)
+        (run_dir / "run.json").write_text(json.dumps(meta, indent=1) + "\n")  # a resume skips it
     print(f"\nrun folder: {run_dir}\n")
     print(figures_table(run_dir))
     if failures:

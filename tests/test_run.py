@@ -114,7 +114,7 @@ def test_resume_runs_only_the_unfinished_notebooks(tmp_path):
     nbs.mkdir(), presets.mkdir()
     _write_nb(nbs / "00-demo.ipynb", "EPOCHS = 1")
     _write_nb(nbs / "01-search.ipynb", "ROUNDS = 1")
-    (presets / "big.yaml").write_text("01-search:\n  parameters: {ROUNDS: 50}\n")
+    (presets / "big.yaml").write_text("01-search:\n  parameters: {ROUNDS: 50}\n  expect: {acc: [0.9, 1.0]}\n")
     calls = []
 
     def fake_execute(path, out_dir, params, log=False):
@@ -122,6 +122,8 @@ def test_resume_runs_only_the_unfinished_notebooks(tmp_path):
         if path.stem == "01-search" and len(calls) == 2:
             raise RuntimeError("killed mid-search")
         (out_dir / path.name).write_text("{}")
+        if path.stem == "01-search":  # what the notebook records
+            (out_dir / "01-search.json").write_text(json.dumps({"notebook": "01-search", "figures": {"acc": 0.5}}))
         return out_dir / path.name, 2.0
 
     with pytest.raises(SystemExit, match="--resume"):
@@ -131,9 +133,10 @@ def test_resume_runs_only_the_unfinished_notebooks(tmp_path):
     with pytest.raises(FileExistsError, match="--resume"):             # a new run never reuses the folder
         runner.run("big", out=run_dir, log=False, nb_dir=nbs, presets_dir=presets, execute_fn=fake_execute)
     calls.clear()
-    runner.run(resume=run_dir, log=False, nb_dir=nbs, execute_fn=fake_execute)
+    runner.run(resume=run_dir, log=False, nb_dir=nbs, presets_dir=presets, execute_fn=fake_execute)
     assert calls == [("01-search", {"ROUNDS": 50})]                    # recorded parameters, finished one kept
     meta = json.loads((run_dir / "run.json").read_text())
+    assert meta["expectations_missed"] == {"01-search": ["acc = 0.5, expected within [0.9, 1.0]"]}
     assert set(meta["wall_seconds"]) == {"00-demo", "01-search"} and len(meta["resumed"]) == 1
     with pytest.raises(runner.PresetError, match="--resume"):
         runner.run(selector="00", resume=run_dir, nb_dir=nbs, execute_fn=fake_execute)
