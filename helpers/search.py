@@ -1516,6 +1516,7 @@ def _build_bo_class():
     import keras_tuner as kt
     from keras_tuner.src.engine import trial as trial_module
 
+    TS = trial_module.TrialStatus
     ArchOracle = _LAZY["ArchOracle"]
 
     class BayesianOracle(ArchOracle):
