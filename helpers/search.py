@@ -792,7 +792,9 @@ def _build_kt_classes():  # noqa: C901 - one place for all keras-tuner glue
             arch = self._decode(v["arch"], v.get("arch_kind") or "str")
             seed = trial_seed(self._seed, trial.trial_id)
             t0 = time.perf_counter()
-            out = self._evaluate(arch, seed)
+            from helpers.train import release_graphs  # each trial's TF graphs are freed
+            with release_graphs():
+                out = self._evaluate(arch, seed)
             wall = time.perf_counter() - t0
             if not isinstance(out, Mapping):
                 raise kt.errors.FatalError(

@@ -527,17 +527,18 @@ def train_archs(archs, data, epochs: int, *, group: str = "", seed: int = 0, lr:
     for i, a in enumerate(_progress(list(archs), progress, desc=f"train {group}".strip(),
                                     leave=False)):
         keras.utils.set_random_seed(seed + i)
-        model = spaces.build(a, data.input_shape, data.num_classes, seed=seed + i)
-        # XLA compilation of each new model costs more than a short training run
-        model.compile(optimizer=keras.optimizers.Adam(lr),
-                      loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
-                      metrics=["accuracy"], jit_compile=False)
-        h = train.fit(model, data, epochs=epochs, lr=lr, batch_size=batch_size, seed=seed + i,
-                      progress=False)
-        acc = train.accuracy(model, data.x_test, data.y_test)
-        fp = fast_profile(a, data.input_shape, data.num_classes)
-        out.append(TrainedArch(a.to_json(), group, fp.macs, h.val_accuracy[-1], acc,
-                               h.wall_seconds))
-        del model
-        keras.backend.clear_session()
+        with train.release_graphs():
+            model = spaces.build(a, data.input_shape, data.num_classes, seed=seed + i)
+            # XLA compilation of each new model costs more than a short training run
+            model.compile(optimizer=keras.optimizers.Adam(lr),
+                          loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
+                          metrics=["accuracy"], jit_compile=False)
+            h = train.fit(model, data, epochs=epochs, lr=lr, batch_size=batch_size, seed=seed + i,
+                          progress=False)
+            acc = train.accuracy(model, data.x_test, data.y_test)
+            fp = fast_profile(a, data.input_shape, data.num_classes)
+            out.append(TrainedArch(a.to_json(), group, fp.macs, h.val_accuracy[-1], acc,
+                                   h.wall_seconds))
+            del model
+            keras.backend.clear_session()
     return out

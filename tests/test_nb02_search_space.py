@@ -111,3 +111,51 @@ def test_evaluate_arch_prunes_and_remeasures():
     assert 0.0 <= r["error"] <= 1.0 and r["epochs_run"] == 1
     d = train.evaluate_arch(arch, ds, 1, seed=0, lr=1e-2)
     assert d["sparsity"] == 0.0 and spaces.from_json(d["pruned_arch"]).hash == arch.hash
+
+
+def test_release_graphs_frees_each_trials_train_step():
+    """Keras 3's fit leaves a CustomGradient in TF's gradient registry that keeps the whole
+    traced train step alive; release_graphs removes it, and the model still trains after."""
+    import gc
+    import weakref
+
+    import keras
+    from tensorflow.python.framework import func_graph, ops
+
+    from helpers import data, train
+
+    reg = ops._gradient_registry._registry
+    ds = data.load("mnist", seed=0).subset(n_train=128, n_val=64, seed=0)
+
+    def custom():
+        return {k for k in reg if str(k).startswith("CustomGradient-")}
+
+    def train_steps():
+        gc.collect()
+        return [weakref.ref(o) for o in gc.get_objects()
+                if isinstance(o, func_graph.FuncGraph) and o.name == "one_step_on_data"]
+
+    def one(seed):
+        m = spaces.build(_chain(), ds.input_shape, ds.num_classes, seed=seed)
+        train.compile_model(m, 1e-2)
+        m.fit(ds.x_train, ds.y_train, batch_size=64, epochs=1, verbose=0)
+        return m
+
+    before = custom()
+    del_me = one(0)                    # without the context manager: the leak exists here
+    del del_me
+    leaked = custom() - before
+    assert leaked and train_steps(), "Keras/TF no longer leak; release_graphs may be removed"
+    for k in leaked:
+        reg.pop(k)
+    keras.backend.clear_session()
+    assert not train_steps()           # what was kept alive was only that registry entry
+
+    before = custom()
+    with train.release_graphs():
+        m = one(1)
+    assert custom() == before
+    m.fit(ds.x_train, ds.y_train, batch_size=64, epochs=1, verbose=0)   # still trainable
+    with train.release_graphs():
+        del m
+    assert custom() == before and not train_steps()
