@@ -480,6 +480,7 @@ def _build_kt_classes():  # noqa: C901 - one place for all keras-tuner glue
             return r
 
         lag: int | None = None  # set by the searches that wait for their predecessors (see _eligible)
+        wait_from: int = 0      # trials before this one are proposed without waiting (initial design)
 
         def _eligible(self, k):
             """Trials the proposal of trial number ``k`` may see: those started ``lag`` or more before it
@@ -542,6 +543,10 @@ def _build_kt_classes():  # noqa: C901 - one place for all keras-tuner glue
         def populate_space(self, trial_id):
             if self.stop_reason:
                 return {"status": TS.STOPPED}
+            k = len(self.start_order)
+            if self.lag is not None and k >= self.wait_from and self._waiting(k):
+                time.sleep(0.02)  # keras-tuner re-asks at once on IDLE
+                return {"status": TS.IDLE}
             for _ in range(self.max_rejections + 1):
                 arch, origin, parent = self.propose()
                 text, kind = _encode_arch(arch)
@@ -651,18 +656,12 @@ def _build_kt_classes():  # noqa: C901 - one place for all keras-tuner glue
             self.population_size = int(population_size)
             self.sample_size = int(sample_size)
             self.lag = self._check_lag(lag)
+            self.wait_from = self.population_size  # the random initial population never waits
 
         def population(self):
             """The last ``population_size`` completed trials visible to the next proposal
             (:meth:`visible`: trials 0 .. k-lag for trial k), in start order."""
             return self.visible()[-self.population_size:]
-
-        def populate_space(self, trial_id):
-            k = len(self.start_order)
-            if not self.stop_reason and k >= self.population_size and self._waiting(k):
-                time.sleep(0.02)  # keras-tuner re-asks at once on IDLE
-                return {"status": TS.IDLE}
-            return super().populate_space(trial_id)
 
         def propose(self):
             if len(self.start_order) < self.population_size:
@@ -1574,6 +1573,7 @@ def _build_bo_class():
                 raise ValueError("bayesian_optimization needs a space with hyperparameters(), "
                                  "to_values(arch) and from_values(values) (e.g. helpers.sparse.SparseSpace)")
             self.num_initial_points = int(num_initial_points)
+            self.wait_from = self.num_initial_points  # the random initial design never waits
             self.beta = float(beta)
             self.alpha = float(alpha)
             self.acquisition = acquisition
@@ -1624,14 +1624,6 @@ def _build_bo_class():
             return keys
 
         # ---- proposal
-        def populate_space(self, trial_id):
-            k = len(self.start_order)
-            if (not self.stop_reason and self.lag is not None and k >= self.num_initial_points
-                    and self._waiting(k)):
-                time.sleep(0.02)  # keras-tuner re-asks at once on IDLE
-                return {"status": TS.IDLE}
-            return super().populate_space(trial_id)
-
         def propose(self):
             # one BLAS thread: the GP's matrices are a few hundred rows, where more threads only
             # spin (measured: 2.5 s vs 14 s per proposal at 250 trials on a busy 2-core machine)
