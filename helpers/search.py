@@ -1256,10 +1256,12 @@ def _serve(oracle, ip, port, procs, d, timeout_s):
             if servicer.stop_triggered and oracle_chief.exit_chief(oracle):
                 if not procs:
                     break
-            if procs and all(p.poll() is not None for p in procs):
-                bad = [(i, p.returncode) for i, p in enumerate(procs) if p.returncode != 0]
-                if bad:
-                    err = bad
+            states = [p.poll() for p in procs]
+            dead = [(i, rc) for i, rc in enumerate(states) if rc not in (None, 0)]
+            if dead:  # the trial it held would stay RUNNING: the others could wait for it forever
+                err = dead
+                break
+            if procs and all(rc is not None for rc in states):
                 break
             if timeout_s is not None and time.monotonic() - t0 > timeout_s:
                 err = "timeout"

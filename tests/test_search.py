@@ -68,6 +68,8 @@ def toy_resources(arch):
 
 
 def toy_evaluate(arch, seed):
+    if os.environ.get("TOY_DIE") == os.environ.get("KERASTUNER_TUNER_ID", "tuner0"):
+        os._exit(3)  # a worker killed mid-trial (e.g. by the OOM killer)
     delay = float(os.environ.get("TOY_DELAY", "0"))
     log = os.environ.get("TOY_LOG")
     if log:
@@ -370,3 +372,19 @@ def test_two_workers_deterministic_with_lag(tmp_path, monkeypatch):
     # resuming with another worker count keeps the stored lag
     more = _run(tmp_path / "par", budget=22, workers=1)
     assert _proposals(more)[:20] == _proposals(par) and len(more.completed) == 22
+
+
+def test_a_dead_worker_stops_the_search_with_its_log(tmp_path, monkeypatch):
+    # one worker dies while the other is alive: the chief must not wait for its trial forever
+    monkeypatch.setenv("TOY_DIE", "worker1")
+    monkeypatch.setenv("TOY_DELAY", "0.2")
+    t0 = time.monotonic()
+    with pytest.raises(RuntimeError, match=r"search workers failed \(\[\(1, 3\)\]\).*resumed"):
+        S.run_search("aging_evolution", ToySpace(), toy_evaluate, toy_resources, bounds=BOUNDS,
+                     budget=40, seed=3, directory=tmp_path / "w", workers=2, progress=False,
+                     worker_timeout_s=120, population_size=8, sample_size=4,
+                     max_rejections=10000)
+    assert time.monotonic() - t0 < 60
+    monkeypatch.delenv("TOY_DIE")
+    r = _run(tmp_path / "w", budget=40, workers=2)       # and it resumes to the end
+    assert len(r.completed) == 40
