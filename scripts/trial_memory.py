@@ -13,6 +13,7 @@ the second half of the run (the first trials warm up TF's caches).
 from __future__ import annotations
 
 import argparse
+import gc
 import os
 import time
 
@@ -37,7 +38,6 @@ def main(argv=None) -> None:
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--clear", action="store_true",
                     help="keras.backend.clear_session() and gc.collect() after each trial")
-    ap.add_argument("--trim", action="store_true", help="glibc malloc_trim(0) after each trial")
     ap.add_argument("--release", action="store_true",
                     help="wrap each trial in helpers.train.release_graphs() (what the searches do)")
     a = ap.parse_args(argv)
@@ -66,13 +66,9 @@ def main(argv=None) -> None:
                 evaluate(cand, i)
         else:
             evaluate(cand, i)
-        if a.clear:
-            import gc
+        if a.clear:  # what Keras recommends; measured not enough (README)
             keras.backend.clear_session()
             gc.collect()
-        if a.trim:
-            import ctypes
-            ctypes.CDLL("libc.so.6").malloc_trim(0)
         if i % a.every == 0:
             r = rss_mb()
             xs.append(i)
