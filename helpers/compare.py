@@ -2,21 +2,25 @@
 
 Taught in 07-comparison. The search notebooks (02–05) save their best feasible int8
 model into the run folder (:func:`helpers.save_model`) and record their search cost;
-:func:`measure` then measures every saved model the same way — int8 accuracy in the
+:func:`helpers.deploy.measure_deployed` then measures every saved model the same way — int8 accuracy in the
 TFLite-Micro interpreter on the same test set, the TFLM arena, each memory plan's
 estimate, the ``.tflite`` size, MACs and the emulated latency on the same target — and
 :func:`comparison` puts them in one table. :data:`PUBLISHED` holds the papers' own
 figures (from ``shared/anchors.md``), always labelled as published, never mixed with
 ours.
+
+May import every layer below (data, deploy, run, runner); the top layer.
 """
 from __future__ import annotations
 
-import time
 from pathlib import Path
 
-import numpy as np
+from helpers import data as data_mod
+from helpers import runner
+from helpers.deploy import measure_deployed
+from helpers.run import load_figures, load_models
 
-__all__ = ["METHODS", "PUBLISHED", "FRAMEWORKS", "measure", "collect", "comparison",
+__all__ = ["METHODS", "PUBLISHED", "FRAMEWORKS", "collect", "comparison",
            "published_table", "frameworks_table", "missing_methods"]
 
 #: notebook -> (method, paper it reproduces). Order = table order.
@@ -70,64 +74,25 @@ FRAMEWORKS = {
 
 
 def frameworks_table():
-    """The survey's Table I with a row for this project, as a DataFrame."""
+    """The survey's Table I with a row for this project, as a DataFrame. Taught in 07-comparison."""
     import pandas as pd
 
     return pd.DataFrame(FRAMEWORKS).T
 
 
 def published_table():
-    """:data:`PUBLISHED` as a DataFrame (papers' figures, their tasks and boards)."""
+    """:data:`PUBLISHED` as a DataFrame (papers' figures, their tasks and boards).
+    Taught in 07-comparison.
+    """
     import pandas as pd
 
     return pd.DataFrame(PUBLISHED)
-
-
-def measure(tflite_bytes: bytes, data, target, *, n_test: int | None = None,
-            emulate: bool = True) -> dict:
-    """Measure one deployed int8 model the same way for every method.
-
-    Returns a flat dict: int8 test accuracy in TFLite-Micro (on ``n_test`` test
-    samples, all by default), the TFLM arena head/total, the ``tflm`` and ``inplace``
-    plan estimates, ``.tflite`` bytes, MACs, and (``emulate``) the emulated build on
-    ``target``'s core with the ``inplace`` plan and DSP kernels: instructions,
-    estimated cycles and ms at the target's clock, and measured SRAM.
-    """
-    from helpers import deploy, emulator, resources, targets
-
-    tgt = targets.get(target, reserve="tflm")
-    x, y = data.x_test, data.y_test
-    if n_test:
-        x, y = x[:n_test], y[:n_test]
-    t0 = time.time()
-    logits = deploy.tflm_predict(tflite_bytes, x)
-    out = {"test_accuracy_int8": float(np.mean(logits.argmax(axis=1) == y)), "test_samples": int(len(y))}
-    arena = deploy.measure_arena(tflite_bytes)
-    out.update(tflm_arena_head_bytes=arena.head, tflm_arena_total_bytes=arena.total)
-    p_tflm = resources.profile(tflite_bytes, plan="tflm", table=False)
-    p_inpl = resources.profile(tflite_bytes, plan="inplace", table=False)
-    out.update(peak_sram_tflm_estimate_bytes=p_tflm.peak_sram, peak_sram_inplace_bytes=p_inpl.peak_sram,
-               flash_bytes=len(tflite_bytes), macs=p_tflm.macs, params=p_tflm.params)
-    out["fits_target"] = bool(tgt.fits(arena.total, len(tflite_bytes)))
-    if emulate:
-        try:
-            em = emulator.run(tflite_bytes, deploy.quantize_input(tflite_bytes, x[:1])[0], target=tgt,
-                              plan="inplace", kernels="dsp")
-            out.update(emulated_instructions=int(em.instructions), emulated_cycles=int(em.cycles),
-                       emulated_latency_ms=float(em.latency_ms), emulated_sram_bytes=int(em.sram_bytes),
-                       emulated_flash_bytes=int(em.flash_bytes))
-        except Exception as exc:  # a model our engine cannot build: say so in the table
-            out["emulated_error"] = f"{type(exc).__name__}: {exc}"[:200]
-    out["measure_seconds"] = time.time() - t0
-    return out
 
 
 def other_task_methods(sources: dict, task: str) -> dict:
     """``{notebook: folder}`` of the methods whose recorded task differs from ``task`` and
     whose notebook can be run on it (it has a ``TASK`` parameter), e.g. 04 on keyword
     spotting when the comparison is on MNIST. Taught in 07-comparison."""
-    from helpers import runner
-    from helpers.run import load_figures
 
     out = {}
     for nb, folder in sources.items():
@@ -142,8 +107,9 @@ def other_task_methods(sources: dict, task: str) -> dict:
 
 
 def missing_methods(sources: dict) -> list[str]:
-    """Notebooks of :data:`METHODS` without a saved model in their source run folder."""
-    from helpers.run import load_models
+    """Notebooks of :data:`METHODS` without a saved model in their source run folder.
+    Taught in 07-comparison.
+    """
 
     return [nb for nb in METHODS if nb not in sources or nb not in load_models(sources[nb])]
 
@@ -153,10 +119,9 @@ def collect(sources, data, target, *, n_test: int | None = None, emulate: bool =
     """One row per saved model: the method, its recorded search cost and our measurements.
 
     ``sources``: a run folder, or ``{notebook: run folder}`` from :func:`resolve_run`.
+    Taught in 07-comparison.
     """
-    from helpers.run import load_figures, load_models
 
-    from helpers import data as data_mod
 
     if not isinstance(sources, dict):
         sources = {nb: Path(sources) for nb in METHODS}
@@ -181,7 +146,8 @@ def collect(sources, data, target, *, n_test: int | None = None, emulate: bool =
         name = str(row["dataset"] or data.name).lower()
         if name not in datasets:  # a model of another task is scored on its own test set
             datasets[name] = data_mod.load(name)
-        row.update(measure(tfl, datasets[name], target, n_test=n_test, emulate=emulate))
+        row.update(measure_deployed(tfl, datasets[name], target, n_test=n_test,
+                                    emulate=emulate).to_dict())
         rows.append(row)
     return rows
 
@@ -202,7 +168,6 @@ def search_costs(sources: dict) -> "pd.DataFrame":
     """
     import pandas as pd
 
-    from helpers.run import load_figures
 
     rows = []
     for nb, folder in sources.items():
@@ -226,7 +191,9 @@ def search_costs(sources: dict) -> "pd.DataFrame":
 
 
 def comparison(rows: list[dict], dataset: str):
-    """The comparison table (DataFrame): rows on ``dataset`` first; others flagged, not mixed in."""
+    """The comparison table (DataFrame): rows on ``dataset`` first; others flagged, not mixed in.
+    Taught in 07-comparison.
+    """
     import pandas as pd
 
     df = pd.DataFrame(rows)
@@ -242,7 +209,9 @@ def comparison(rows: list[dict], dataset: str):
 
 
 def slug(method: str) -> str:
-    """A figure-name prefix for a method label ("Aging evolution" -> "aging_evolution")."""
+    """A figure-name prefix for a method label ("Aging evolution" -> "aging_evolution").
+    Taught in 07-comparison.
+    """
     import re
 
     return re.sub(r"[^a-z0-9]+", "_", method.lower()).strip("_")
@@ -258,9 +227,8 @@ def resolve_run(run_dir: str | Path | None, here: Path, runs: Path | None = None
     ``run_dir`` given (it must exist): that folder for every method. Else ``here`` (this
     run) if it holds saved models. Else, per method, the latest run under ``runs/`` that
     saved that notebook's model (e.g. the runs ``python -m helpers.runner publish`` keeps).
-    Empty when no run has any model.
+    Empty when no run has any model. Taught in 07-comparison.
     """
-    from helpers import runner
 
     if run_dir:
         path = Path(run_dir)
@@ -284,7 +252,9 @@ MUNAS_MNIST_BOUNDS = {"error": 0.035, "peak_memory_bytes": 2500, "model_bytes": 
 
 
 def discussion(table, task: str) -> list[str]:
-    """Short, number-backed statements comparing our measurements with the papers'."""
+    """Short, number-backed statements comparing our measurements with the papers'.
+    Taught in 07-comparison.
+    """
     lines = []
     if table is None or len(table) == 0:
         return ["no models were measured in this run, so there is nothing to compare"]

@@ -2,10 +2,14 @@
 
 Taught in 00-overview (samples, budgets); later notebooks add their plots here.
 Every function draws into a given ``ax`` (or a new figure) and returns the axes.
+
+May import every layer below (it draws results of :mod:`helpers.methods`); matplotlib lazily.
 """
 from __future__ import annotations
 
 import numpy as np
+
+from helpers.methods import micronets_latency
 
 __all__ = ["sample_grid", "budget_bars", "cdf", "pareto", "search_scatter", "hypervolume_curves",
            "space_cdfs", "choice_map", "accuracy_strips", "comparison_pareto", "memory_bars",
@@ -33,7 +37,9 @@ def _front_2d(x, y):
 
 
 def sample_grid(data, per_class: int = 1, max_classes: int = 10, ax=None, title: str | None = None):
-    """One row of sample images per dataset: ``per_class`` examples of each class."""
+    """One row of sample images per dataset: ``per_class`` examples of each class.
+    Taught in 00-overview.
+    """
     ax = _axes(ax, (max_classes * 0.9, per_class * 1.0 + 0.4))
     x, y = data.x_train, data.y_train
     classes = list(range(min(data.num_classes, max_classes)))
@@ -54,7 +60,9 @@ def sample_grid(data, per_class: int = 1, max_classes: int = 10, ax=None, title:
 
 
 def budget_bars(targets, sram_bytes: float, flash_bytes: float, ax=None, title: str | None = None):
-    """Each target's SRAM and flash budget (bars) beside one model's needs (lines), log scale."""
+    """Each target's SRAM and flash budget (bars) beside one model's needs (lines), log scale.
+    Taught in 00-overview.
+    """
     ax = _axes(ax, (8, 3.6))
     names = [t.name for t in targets]
     xs = np.arange(len(names))
@@ -76,7 +84,7 @@ def budget_bars(targets, sram_bytes: float, flash_bytes: float, ax=None, title: 
 
 
 def cdf(values, ax=None, label: str | None = None, **kw):
-    """Empirical CDF of ``values`` (e.g. the FLOPs of sampled models)."""
+    """Empirical CDF of ``values`` (e.g. the FLOPs of sampled models). Taught in 00-overview."""
     ax = _axes(ax)
     v = np.sort(np.asarray(values, dtype=float))
     if len(v):
@@ -86,7 +94,9 @@ def cdf(values, ax=None, label: str | None = None, **kw):
 
 
 def pareto(x, y, ax=None, label: str | None = None, front: bool = True, **kw):
-    """Scatter of (x, y) to minimise, with its Pareto front drawn as a step line."""
+    """Scatter of (x, y) to minimise, with its Pareto front drawn as a step line.
+    Taught in 03-sparse-pruning.
+    """
     ax = _axes(ax)
     x, y = np.asarray(x, float), np.asarray(y, float)
     ax.scatter(x, y, s=kw.pop("s", 14), alpha=kw.pop("alpha", 0.6), label=label, **kw)
@@ -150,7 +160,7 @@ def hypervolume_curves(histories: dict, ax=None, title: str | None = None):
 def space_cdfs(ranking, top: int = 5, bottom: int = 1, ax=None, title: str | None = None):
     """FLOPs CDFs of the fitting models of the ``top`` ranked spaces (and the ``bottom``
     eligible ones, dashed), as in MCUNet's Figure 3. ``ranking``: a
-    :class:`helpers.tinynas.SpaceRanking`. Taught in 01-search-space-cdf."""
+    :class:`helpers.methods.tinynas.SpaceRanking`. Taught in 01-search-space-cdf."""
     ax = _axes(ax, (7, 4.2))
     rows = ranking.table()
     elig = rows[rows["eligible"]] if "eligible" in rows else rows
@@ -171,7 +181,7 @@ def space_cdfs(ranking, top: int = 5, bottom: int = 1, ax=None, title: str | Non
 def choice_map(sweep, ax=None, title: str | None = None):
     """The space TinyNAS picks for each (SRAM, flash) budget pair (MCUNet Fig. 12 style):
     a grid of cells labelled 'w<width> r<resolution>', coloured by the mean MFLOPs of the
-    chosen space. ``sweep``: :func:`helpers.tinynas.choice_sweep` output.
+    chosen space. ``sweep``: :func:`helpers.methods.tinynas.choice_sweep` output.
     Taught in 01-search-space-cdf."""
     ax = _axes(ax, (7, 4.2))
     srams = sorted(sweep["sram_budget"].unique())
@@ -212,7 +222,9 @@ def accuracy_strips(groups: dict, ax=None, title: str | None = None, ylabel: str
 
 def comparison_pareto(table, sram: str = "tflm_arena_head_bytes", acc: str = "test_accuracy_int8",
                       flash: str = "flash_bytes", ax=None, title: str | None = None):
-    """Accuracy vs peak SRAM, one labelled point per method, marker area ∝ flash (07-comparison)."""
+    """Accuracy vs peak SRAM, one labelled point per method, marker area ∝ flash (07-comparison).
+    Taught in 07-comparison.
+    """
     ax = _axes(ax, (7, 4.2))
     fl = np.asarray(table[flash], float)
     size = 40 + 400 * fl / max(fl.max(), 1)
@@ -275,7 +287,7 @@ def live_memory_timeline(plans: dict, ax=None, title: str | None = None):
 
 def op_cost_bars(tables: dict, ax=None, value: str = "instructions", title: str | None = None,
                  log: bool = False):
-    """Per-operator bars of ``value`` (a column of :meth:`helpers.emulator.EmulationResult.table`,
+    """Per-operator bars of ``value`` (a column of :meth:`helpers.engine.emulator.EmulationResult.table`,
     e.g. "instructions" or "cycles"), grouped by variant ``{label: table}``; x ticks are
     ``position:kind`` of the first table. Taught in 06-deployment."""
     labels = list(tables)
@@ -336,12 +348,11 @@ def engine_comparison(measured: dict, published: dict, ax=None, title: str | Non
 def latency_vs_ops(study, fit=None, axes=None, title: str | None = None):
     """MicroNets Fig. 2 style: emulated latency against op count, one panel per target,
     one colour per backbone, with the fitted line ``latency = a * ops + b`` and its r²
-    in the legend. ``study``: :class:`helpers.dnas.LatencyStudy` (or its table);
-    ``fit``: :func:`helpers.dnas.fit_latency` of it. Taught in 04-micronets-dnas."""
+    in the legend. ``study``: :class:`helpers.methods.micronets_latency.LatencyStudy` (or its table);
+    ``fit``: :func:`helpers.methods.micronets_latency.fit_latency` of it. Taught in 04-micronets-dnas."""
     import matplotlib.pyplot as plt
-    from helpers import dnas as _dnas
     df = study.table() if hasattr(study, "table") else study
-    fit = fit or _dnas.fit_latency(df)
+    fit = fit or micronets_latency.fit_latency(df)
     targets = list(dict.fromkeys(df["target"]))
     if axes is None:
         _, axes = plt.subplots(1, len(targets), figsize=(5.2 * len(targets), 3.8), squeeze=False)
@@ -364,7 +375,7 @@ def latency_vs_ops(study, fit=None, axes=None, title: str | None = None):
 def dnas_history(results: dict, ax=None, title: str | None = None):
     """Expected resources over the DNAS epochs, each divided by its target (1 = the
     target), one colour per searched model, one line style per resource.
-    ``results``: ``{label: helpers.dnas.SearchResult}``. Taught in 04-micronets-dnas."""
+    ``results``: ``{label: helpers.methods.micronets.DNASResult}``. Taught in 04-micronets-dnas."""
     ax = _axes(ax, (7, 4))
     styles = {"model_size": ":", "working_memory": "-", "ops": "--"}
     for i, (lab, r) in enumerate(results.items()):
@@ -383,7 +394,7 @@ def dnas_history(results: dict, ax=None, title: str | None = None):
 
 def dnas_probs(result, ax=None, title: str | None = None):
     """Heat map of the learned option probabilities of every decision node (rows) with
-    the chosen option boxed. ``result``: :class:`helpers.dnas.SearchResult`.
+    the chosen option boxed. ``result``: :class:`helpers.methods.micronets.DNASResult`.
     Taught in 04-micronets-dnas."""
     from matplotlib.patches import Rectangle
     ax = _axes(ax, (6, 2.8))

@@ -34,6 +34,8 @@ bias and (through Flatten) positions that channel feeds.  The callback zeroes
 the whole group, so a pruned channel is exactly zero downstream and
 :func:`rebuild_pruned` can remove it without changing any output.  Producers
 feeding merges (the μNAS parallel branch) are left unpruned.
+
+Imports no other module of the package (TensorFlow lazily).
 """
 from __future__ import annotations
 
@@ -114,6 +116,7 @@ class ChannelGroup:
     ``members``: list of (variable, positions) with positions an int array
     (n_channels, m): channel c owns ``variable[..., positions[c]]`` along the
     variable's last axis.  ``chain``: channel-wise layers up to ``consumer``.
+    Taught in 02-aging-evolution.
     """
 
     producer: object
@@ -504,7 +507,9 @@ def surviving_channels(model, channel_masks=None, exclude=()) -> dict[str, np.nd
 
 
 def pruned_widths(model, survivors=None) -> dict[str, int]:
-    """New width (filters / units) of each producer after structured pruning."""
+    """New width (filters / units) of each producer after structured pruning.
+    Taught in 02-aging-evolution.
+    """
     survivors = surviving_channels(model) if survivors is None else survivors
     return {k: int(len(v)) for k, v in survivors.items()}
 

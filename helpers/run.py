@@ -5,6 +5,8 @@ writes its key figures as JSON into the current run folder (set by the papermill
 runner through the ``TINYNAS_RUN_DIR`` environment variable) and shows them as the
 notebook's last output, both as ``application/json`` and as a readable table, so the
 tests, ``make run`` and notebook 07 read numbers, never printed text.
+
+The bottom layer: imports no other module of the package.
 """
 from __future__ import annotations
 
@@ -26,6 +28,7 @@ def seed_everything(seed: int) -> None:
     TensorFlow op determinism is enabled too, so CPU training repeats bit for bit
     for the same seed, data order and thread count. Results can still vary across
     machines with different CPU instruction sets (oneDNN kernels) or TF versions.
+    Taught in 00-overview.
     """
     if not isinstance(seed, int) or isinstance(seed, bool) or seed < 0:
         raise ValueError(f"seed must be a non-negative int, got {seed!r}")
@@ -51,6 +54,7 @@ def cpu_seconds() -> float:
 
     Search workers are child processes, so the difference of two readings around a
     search is its CPU cost on every core (wall time times cores in use, not wall time).
+    Taught in 02-aging-evolution.
     """
     import resource
 
@@ -62,7 +66,7 @@ def run_dir(create: bool = True) -> Path:
     """The current run folder: ``$TINYNAS_RUN_DIR``, else ``runs/interactive``.
 
     ``runs/`` is resolved from the repository root (the parent of ``notebooks/``)
-    when the working directory is ``notebooks/``.
+    when the working directory is ``notebooks/``. Taught in 02-aging-evolution.
     """
     env = os.environ.get(RUN_DIR_ENV)
     if env:
@@ -100,7 +104,7 @@ def record(notebook: str, figures: Mapping[str, Any], *, display: bool = True) -
 
     ``notebook`` is the notebook's name without extension (``"00-overview"``);
     ``figures`` is a flat mapping of names (with units, e.g. ``peak_sram_bytes``)
-    to plain numbers, strings, bools or None. Returns the JSON path.
+    to plain numbers, strings, bools or None. Returns the JSON path. Taught in 00-overview.
     """
     if not isinstance(notebook, str) or not _NAME_RE.match(notebook):
         raise ValueError(f"notebook must be a name like '00-overview', got {notebook!r}")
@@ -132,7 +136,7 @@ def record(notebook: str, figures: Mapping[str, Any], *, display: bool = True) -
 
 
 def format_figures(figures: Mapping[str, Any]) -> str:
-    """A two-column plain-text table of figures."""
+    """A two-column plain-text table of figures. Taught in 00-overview."""
     width = max(len(k) for k in figures) if figures else 0
     lines = []
     for key, value in figures.items():
@@ -158,6 +162,7 @@ def save_model(notebook: str, tflite_bytes: bytes, *, label: str = "best") -> Pa
     Search notebooks save their best feasible model this way, so notebook
     07-comparison measures every method's result with one harness (TFLite-Micro
     arena, flash, emulated latency, int8 accuracy on the same test set).
+    Taught in 02-aging-evolution.
     """
     if not isinstance(notebook, str) or not _NAME_RE.match(notebook):
         raise ValueError(f"notebook must be a name like '02-aging-evolution', got {notebook!r}")
@@ -171,7 +176,9 @@ def save_model(notebook: str, tflite_bytes: bytes, *, label: str = "best") -> Pa
 
 
 def load_models(run: str | os.PathLike) -> dict[str, dict[str, bytes]]:
-    """Every ``NN-name.<label>.tflite`` of a run folder: ``{notebook: {label: bytes}}``."""
+    """Every ``NN-name.<label>.tflite`` of a run folder: ``{notebook: {label: bytes}}``.
+    Taught in 00-overview.
+    """
     out: dict[str, dict[str, bytes]] = {}
     for path in sorted(Path(run).glob("[0-9][0-9]-*.*.tflite")):
         notebook, label = path.name[:-len(".tflite")].split(".", 1)
@@ -180,7 +187,9 @@ def load_models(run: str | os.PathLike) -> dict[str, dict[str, bytes]]:
 
 
 def load_figures(run: str | os.PathLike) -> dict[str, dict[str, Any]]:
-    """Read every ``NN-name.json`` of a run folder: ``{notebook: figures}``."""
+    """Read every ``NN-name.json`` of a run folder: ``{notebook: figures}``.
+    Taught in 00-overview.
+    """
     run = Path(run)
     if not run.is_dir():
         raise FileNotFoundError(f"run folder {str(run)!r} does not exist")
@@ -189,3 +198,18 @@ def load_figures(run: str | os.PathLike) -> dict[str, dict[str, Any]]:
         data = json.loads(path.read_text())
         out[data["notebook"]] = data["figures"]
     return out
+
+
+#: The repository's run folders (``make run`` writes ``runs/<timestamp>-<preset>/``).
+RUNS = Path(__file__).resolve().parent.parent / "runs"
+
+
+def latest_run(runs: Path | None = None) -> Path:
+    """The most recent run folder under ``runs/`` (by name, which starts with a timestamp).
+
+    Taught in the README (``helpers.runner table``) and 06-deployment (recorded models)."""
+    runs = Path(runs) if runs is not None else RUNS
+    cands = sorted(p for p in Path(runs).glob("*") if p.is_dir() and p.name != "interactive")
+    if not cands:
+        raise FileNotFoundError(f"no run folders under {runs}; run `make run` first")
+    return cands[-1]

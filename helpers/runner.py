@@ -20,6 +20,8 @@ notebook's recorded figures (``NN-name.json``), and ``run.json`` with the parame
 and package versions. Nothing is overwritten: a new run gets a new folder. An
 interrupted run continues with ``--resume runs/<folder>``: finished notebooks are kept and
 searches pick up their trial stores in the folder.
+
+May import: :mod:`helpers.run`; the top layer (it executes notebooks, which import the rest).
 """
 from __future__ import annotations
 
@@ -36,6 +38,8 @@ from typing import Any
 
 import yaml
 
+from helpers.run import format_figures, latest_run, load_figures
+
 ROOT = Path(__file__).resolve().parent.parent
 NOTEBOOKS = ROOT / "notebooks"
 PRESETS = NOTEBOOKS / "presets"
@@ -45,16 +49,20 @@ _PACKAGES = ("tensorflow-cpu", "keras", "keras-tuner", "tflite-micro", "numpy", 
 
 
 class PresetError(ValueError):
-    """A malformed preset, an unknown notebook or an unknown parameter name."""
+    """A malformed preset, an unknown notebook or an unknown parameter name.
+    Taught in the README.
+    """
 
 
 def notebooks(nb_dir: Path = NOTEBOOKS) -> list[Path]:
-    """The numbered notebooks, in order (``NN-name.ipynb``)."""
+    """The numbered notebooks, in order (``NN-name.ipynb``). Taught in the README."""
     return sorted(p for p in Path(nb_dir).glob("[0-9][0-9]-*.ipynb"))
 
 
 def select(selector: str | None, nb_dir: Path = NOTEBOOKS) -> list[Path]:
-    """Notebooks matching ``selector`` ("02", "02-aging-evolution", "00,02"); all if None."""
+    """Notebooks matching ``selector`` ("02", "02-aging-evolution", "00,02"); all if None.
+    Taught in 07-comparison.
+    """
     nbs = notebooks(nb_dir)
     if not selector:
         return nbs
@@ -69,7 +77,9 @@ def select(selector: str | None, nb_dir: Path = NOTEBOOKS) -> list[Path]:
 
 
 def notebook_parameters(path: Path) -> dict[str, Any]:
-    """Names and default values of a notebook's ``parameters`` cell (literals only)."""
+    """Names and default values of a notebook's ``parameters`` cell (literals only).
+    Taught in the README.
+    """
     import ast
 
     import nbformat
@@ -91,7 +101,9 @@ def notebook_parameters(path: Path) -> dict[str, Any]:
 
 
 def load_preset(name: str, presets_dir: Path = PRESETS) -> dict[str, dict]:
-    """Read and validate ``presets/<name>.yaml``; returns {notebook: {parameters, expect}}."""
+    """Read and validate ``presets/<name>.yaml``; returns {notebook: {parameters, expect}}.
+    Taught in the README.
+    """
     path = Path(presets_dir) / f"{name}.yaml"
     if not path.exists():
         known = sorted(p.stem for p in Path(presets_dir).glob("*.yaml"))
@@ -120,7 +132,9 @@ def load_preset(name: str, presets_dir: Path = PRESETS) -> dict[str, dict]:
 
 def resolve(preset: str, selector: str | None = None, overrides: dict | None = None,
             nb_dir: Path = NOTEBOOKS, presets_dir: Path = PRESETS) -> list[tuple[Path, dict, dict]]:
-    """(notebook, parameters, expectations) for each selected notebook, all validated first."""
+    """(notebook, parameters, expectations) for each selected notebook, all validated first.
+    Taught in 07-comparison.
+    """
     spec = load_preset(preset, presets_dir)
     nbs = select(selector, nb_dir)
     stems = {p.stem for p in notebooks(nb_dir)}
@@ -141,6 +155,7 @@ def resolve(preset: str, selector: str | None = None, overrides: dict | None = N
 
 
 def package_versions() -> dict[str, str]:
+    """Installed versions of the packages a run depends on (kept in ``run.json``). Taught in the README."""
     from importlib.metadata import PackageNotFoundError, version
 
     out = {"python": platform.python_version()}
@@ -156,7 +171,9 @@ _ABS = re.compile(r"(?<![\w.])(/(?:[\w.+-]+/)+)")
 
 
 def sanitize(path: Path) -> None:
-    """Strip absolute paths of this machine from an executed notebook (metadata and outputs)."""
+    """Strip absolute paths of this machine from an executed notebook (metadata and outputs).
+    Taught in the README.
+    """
     import nbformat
 
     nb = nbformat.read(path, as_version=4)
@@ -189,7 +206,9 @@ def sanitize(path: Path) -> None:
 
 
 def execute(path: Path, out_dir: Path, parameters: dict, *, log: bool = False) -> tuple[Path, float]:
-    """Run one notebook with papermill into ``out_dir``; returns (executed path, seconds)."""
+    """Run one notebook with papermill into ``out_dir``; returns (executed path, seconds).
+    Taught in 07-comparison.
+    """
     import papermill as pm
 
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -211,7 +230,9 @@ def execute(path: Path, out_dir: Path, parameters: dict, *, log: bool = False) -
 
 
 def check_expectations(figures: dict, expect: dict) -> list[str]:
-    """Messages for every expected figure that is missing or outside [low, high]."""
+    """Messages for every expected figure that is missing or outside [low, high].
+    Taught in the README.
+    """
     bad = []
     for key, (low, high) in expect.items():
         if key not in figures:
@@ -227,8 +248,7 @@ def check_expectations(figures: dict, expect: dict) -> list[str]:
 
 
 def figures_table(run_dir: Path) -> str:
-    """All recorded figures of a run as one plain-text table."""
-    from helpers.run import format_figures, load_figures
+    """All recorded figures of a run as one plain-text table. Taught in the README."""
 
     figs = load_figures(run_dir)
     parts = []
@@ -248,7 +268,7 @@ def run(preset: str = "default", selector: str | None = None, overrides: dict | 
     ``resume``: an interrupted run folder. Its notebooks run again with the parameters
     recorded in its ``run.json``, except those that finished there; a search notebook
     continues from the trial store it left in the folder, so no finished trial is lost
-    (preset, selector and overrides must not be given then).
+    (preset, selector and overrides must not be given then). Taught in 02-aging-evolution.
     """
     execute_fn = execute_fn or execute
     stamp = _dt.datetime.now().strftime("%Y%m%d-%H%M%S")
@@ -301,7 +321,6 @@ def run(preset: str = "default", selector: str | None = None, overrides: dict | 
         meta.setdefault("wall_seconds", {})[path.stem] = round(secs, 1)
         print(f"    done in {secs:.0f} s", flush=True)
         if expect:
-            from helpers.run import load_figures
 
             missed = check_expectations(load_figures(run_dir).get(path.stem, {}), expect)
             meta.setdefault("expectations_missed", {})[path.stem] = missed
@@ -325,6 +344,7 @@ def publish(selector: str | None = None, from_run: Path | None = None, nb_dir: P
     the executed notebooks of a finished ``make run`` folder instead of re-executing;
     only notebooks that ran there with their default parameters (no preset or
     command-line overrides) and whose source cells are unchanged since are accepted.
+    Taught in the README.
     """
     import shutil
 
@@ -369,6 +389,7 @@ def _parse_overrides(pairs: list[list[str]] | None) -> dict:
 
 
 def main(argv: list[str] | None = None) -> None:
+    """The ``python -m helpers.runner`` command line (``run``, ``table``, ``publish``). Taught in the README."""
     ap = argparse.ArgumentParser(prog="python -m helpers.runner", description=__doc__.split("\n")[0])
     sub = ap.add_subparsers(dest="cmd", required=True)
     r = sub.add_parser("run", help="execute notebooks into runs/<timestamp>-<preset>/")
@@ -395,14 +416,6 @@ def main(argv: list[str] | None = None) -> None:
             publish(args.nb, args.from_run)
     except (PresetError, FileExistsError, FileNotFoundError) as exc:
         raise SystemExit(f"error: {exc}")
-
-
-def latest_run(runs: Path = RUNS) -> Path:
-    """The most recent run folder under ``runs/`` (by name, which starts with a timestamp)."""
-    cands = sorted(p for p in Path(runs).glob("*") if p.is_dir() and p.name != "interactive")
-    if not cands:
-        raise FileNotFoundError(f"no run folders under {runs}; run `make run` first")
-    return cands[-1]
 
 
 if __name__ == "__main__":

@@ -5,6 +5,8 @@ case-insensitive and a few aliases are accepted (``stm32f746`` = ``stm32f746zg``
 ``reserve="tflm"`` subtracts TensorFlow Lite Micro's runtime overhead as MicroNets
 measured it (4 KB SRAM, 37 KB flash), so ``sram_budget`` / ``flash_budget`` are what
 the model itself may use. KB = 1024 bytes throughout.
+
+The bottom layer: imports no other module of the package.
 """
 from __future__ import annotations
 
@@ -17,7 +19,7 @@ MB = 1024 * 1024
 
 
 class UnknownTargetError(KeyError):
-    """Raised for a target name that is not one of :func:`names`."""
+    """Raised for a target name that is not one of :func:`names`. Taught in 00-overview."""
 
     def __str__(self) -> str:  # KeyError quotes its message; keep it readable
         return str(self.args[0])
@@ -100,7 +102,7 @@ RESERVES = {
 
 
 def names() -> list[str]:
-    """Canonical target names."""
+    """Canonical target names. Taught in 00-overview."""
     return list(_TARGETS)
 
 
@@ -108,7 +110,7 @@ def get(name: str, reserve: str = "none") -> Target:
     """The :class:`Target` called ``name`` (case-insensitive; aliases accepted).
 
     ``reserve`` is ``"none"`` or ``"tflm"`` (subtract TFLM's runtime overhead from
-    the budgets).
+    the budgets). Taught in 00-overview.
     """
     if isinstance(name, Target):
         target = name
@@ -126,8 +128,37 @@ def get(name: str, reserve: str = "none") -> Target:
     return replace(target, reserve=reserve, reserved_sram_bytes=sram, reserved_flash_bytes=flash)
 
 
+def as_target(target) -> Target:
+    """A :class:`Target` from a name (see :func:`get`), a ``Target`` or a dict / object with
+    ``name``, ``core``, ``clock_hz``, ``sram_bytes`` and ``flash_bytes`` (a custom board).
+
+    Taught in 06-deployment (the emulator takes any of them).
+    """
+    if isinstance(target, Target):
+        return target
+    if isinstance(target, str):
+        return get(target)
+    fields = ("name", "core", "clock_hz", "sram_bytes", "flash_bytes")
+    if isinstance(target, dict):
+        missing = [k for k in fields if k not in target]
+        if missing:
+            raise ValueError(f"target dict is missing fields {missing}")
+        get_ = target.__getitem__
+    else:
+        missing = [k for k in fields if not hasattr(target, k)]
+        if missing:
+            raise ValueError(f"target must be a name, a helpers.targets.Target or a dict with "
+                             f"{', '.join(fields)}; got {target!r}")
+        get_ = lambda k: getattr(target, k)  # noqa: E731
+    return Target(name=str(get_("name")), board=str(get_("name")), core=str(get_("core")),
+                  clock_hz=int(get_("clock_hz")), sram_bytes=int(get_("sram_bytes")),
+                  flash_bytes=int(get_("flash_bytes")), source="custom target")
+
+
 def table(reserve: str = "none"):
-    """All targets as a pandas DataFrame (KB columns, clock in MHz, source)."""
+    """All targets as a pandas DataFrame (KB columns, clock in MHz, source).
+    Taught in 00-overview.
+    """
     import pandas as pd
 
     rows = []

@@ -3,7 +3,7 @@
 ``read(tflite_bytes)`` returns a :class:`TFLiteModel` holding the tensors,
 operators and subgraph inputs/outputs of the main subgraph, with constant data
 as numpy arrays and quantisation parameters per tensor. It is what the memory
-planners in :mod:`helpers.resources`, the int8 kernels in :mod:`helpers.kernels`
+planners in :mod:`helpers.resources`, the int8 kernels in :mod:`helpers.engine.kernels`
 and the emulator harness work from.
 
 Taught in 06-deployment (reading the converted model before running it).
@@ -12,6 +12,8 @@ The parser uses the flatbuffers schema module bundled with ``tflite-micro``
 (pure Python, imported in ~0.3 s); TensorFlow is not imported. Corrupt or
 truncated bytes raise :class:`TFLiteFormatError` (a ``ValueError``) naming the
 problem instead of crashing.
+
+The bottom layer: imports no other module of the package.
 """
 from __future__ import annotations
 
@@ -26,7 +28,9 @@ __all__ = ["TFLiteFormatError", "TFLiteTensor", "TFLiteOp", "TFLiteModel", "read
 
 
 class TFLiteFormatError(ValueError):
-    """The bytes are not a readable TFLite flatbuffer (corrupt, truncated, wrong file)."""
+    """The bytes are not a readable TFLite flatbuffer (corrupt, truncated, wrong file).
+    Taught in 06-deployment.
+    """
 
 
 def _schema():
@@ -54,7 +58,7 @@ def _enum_names(cls_name: str) -> dict[int, str]:
 
 
 def opcode_name(builtin_code: int) -> str:
-    """Name of a ``BuiltinOperator`` code, e.g. ``3 -> "CONV_2D"``."""
+    """Name of a ``BuiltinOperator`` code, e.g. ``3 -> "CONV_2D"``. Taught in 06-deployment."""
     return _enum_names("BuiltinOperator").get(int(builtin_code), f"UNKNOWN_{builtin_code}")
 
 
@@ -65,7 +69,7 @@ class TFLiteTensor:
     ``data`` is the constant value (numpy array of ``dtype`` and ``shape``) or
     ``None`` for a tensor computed at run time (activations, inputs, outputs).
     ``scale`` / ``zero_point`` are 1-D arrays (length 1 per-tensor, or one per
-    channel along ``quantized_dimension``); empty when not quantised.
+    channel along ``quantized_dimension``); empty when not quantised. Taught in 06-deployment.
     """
 
     index: int
@@ -105,7 +109,7 @@ class TFLiteOp:
     """One operator: ``opcode`` like ``"CONV_2D"``, tensor indices (``-1`` = absent
     optional input) and ``options``, the builtin options as a dict with snake_case
     keys and enum values as names (``padding="SAME"``,
-    ``fused_activation_function="RELU"``)."""
+    ``fused_activation_function="RELU"``). Taught in 06-deployment."""
 
     index: int
     opcode: str
@@ -127,7 +131,7 @@ class TFLiteModel:
     Attributes: ``tensors``, ``ops`` (in the file's execution order),
     ``inputs`` / ``outputs`` (subgraph io tensor indices), ``num_subgraphs``,
     ``buffer_bytes`` (bytes of every constant buffer), ``size`` (file bytes),
-    ``description``, ``metadata_names``.
+    ``description``, ``metadata_names``. Taught in 06-deployment.
     """
 
     tensors: list
@@ -226,7 +230,7 @@ def validate(tflite_bytes) -> None:
     Raises :class:`TFLiteFormatError` naming the first problem: wrong type,
     too short, missing ``TFL3`` identifier, root table offset out of range,
     or a flatbuffer that does not parse / has tensor or buffer indices out of
-    range (checked by a full :func:`read`).
+    range (checked by a full :func:`read`). Taught in 02-aging-evolution.
     """
     read(tflite_bytes)
 
@@ -400,7 +404,7 @@ class SizeBuilder:
 
     Mirrors the Python flatbuffers builder's alignment, default-skipping and
     vtable de-duplication exactly, for the calls the TFLite schema's ``Pack``
-    methods make.
+    methods make. Taught in 06-deployment.
     """
 
     __slots__ = ("off", "minalign", "vtables", "cur", "obj_end", "n_elems", "forceDefaults",
@@ -567,7 +571,7 @@ def _pack_buffer(self, builder):
 
 def pack_model(model_t, builder) -> None:
     """``ModelT.Pack`` + ``Finish`` with 16-byte aligned buffers, on a real
-    ``flatbuffers.Builder`` or a :class:`SizeBuilder`."""
+    ``flatbuffers.Builder`` or a :class:`SizeBuilder`. Taught in 06-deployment."""
     fb = _schema()
     saved = fb.BufferT.Pack
     fb.BufferT.Pack = _pack_buffer
@@ -582,7 +586,7 @@ def canonical_model_t(model_t):
 
     See the comment above :class:`SizeBuilder`. Only subgraph 0 is supported
     when the model has one subgraph; multi-subgraph models are returned with
-    names stripped but otherwise unchanged.
+    names stripped but otherwise unchanged. Taught in 06-deployment.
     """
     for sg in model_t.subgraphs or []:
         sg.name = None
@@ -660,14 +664,18 @@ def canonical_model_t(model_t):
 
 
 def fb_buffer(data):
-    """A ``BufferT`` holding ``data`` (uint8 array, an int = size only, or None)."""
+    """A ``BufferT`` holding ``data`` (uint8 array, an int = size only, or None).
+    Taught in 06-deployment.
+    """
     b = _schema().BufferT()
     b.data = data
     return b
 
 
 def canonical_bytes(tflite_bytes) -> bytes:
-    """Canonical, name-stripped re-serialisation of a ``.tflite`` (see above)."""
+    """Canonical, name-stripped re-serialisation of a ``.tflite`` (see above).
+    Taught in 06-deployment.
+    """
     import flatbuffers
     read(tflite_bytes)  # clear error on corrupt input
     fb = _schema()
@@ -679,7 +687,7 @@ def canonical_bytes(tflite_bytes) -> bytes:
 
 
 def packed_size(model_t) -> int:
-    """Exact size of ``pack_model(model_t)`` without writing it."""
+    """Exact size of ``pack_model(model_t)`` without writing it. Taught in 06-deployment."""
     sb = SizeBuilder()
     pack_model(model_t, sb)
     return sb.off
@@ -798,7 +806,7 @@ class PackStub:
     """Stands in for a schema object in a ModelT packed by :class:`SizeBuilder`:
     ``make()`` builds the real object (only the first time a signature is seen);
     its Pack events are cached under ``sig``. ``raw`` (bytes of a buffer payload)
-    is emitted first, as a 16-byte aligned vector."""
+    is emitted first, as a 16-byte aligned vector. Taught in 06-deployment."""
 
     __slots__ = ("sig", "make", "raw")
 

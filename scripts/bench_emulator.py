@@ -36,7 +36,11 @@ def main(argv=None):
     a = ap.parse_args(argv)
 
     import pandas as pd
-    from helpers import deploy, emulator as E, kernels as K, resources
+    from helpers import deploy, resources
+    from helpers import deploy
+    from helpers.engine import interpreter
+    from helpers.engine import emulator as E
+    from helpers.engine import kernels as K
     from helpers import spaces as S
 
     arch = S.BlockArch(resolution=a.resolution, width=a.width,
@@ -49,13 +53,13 @@ def main(argv=None):
     print(f"model: BlockArch r{a.resolution} w{a.width} (MobileNetV2-style, e6 k3, 2 blocks "
           f"per stage), {len(b):,} B .tflite, converted in {time.perf_counter() - t0:.1f} s")
     x = np.clip(rng.normal(0, 50, (1,) + shape), -128, 127).astype(np.int8)
-    ref = K.reference_outputs(b, x, "tflm").ravel()
-    macs = sum(s.macs for s in K.prepare(b))
+    ref = deploy.reference_outputs(b, x, "tflm").ravel()
+    macs = sum(s.macs for s in interpreter.prepare(b))
     arena = deploy.measure_arena(b, isolate=False)
     plans = {p: resources.plan_tflite(b, p) for p in ("tflm", "reordered", "inplace")}
     print(f"MACs {macs:,}; {arena.summary()}")
     for p, pl in plans.items():
-        py = K.run(b, x, plan=p)
+        py = interpreter.run(b, x, plan=p)
         print(f"plan {p:9s}: peak {pl.peak_bytes:,} B, layout {pl.arena_bytes:,} B; python "
               f"kernels bit-exact: {np.array_equal(py.output.ravel(), ref)}")
 

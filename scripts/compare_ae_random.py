@@ -41,18 +41,19 @@ def main(argv=None) -> dict:
     a = p.parse_args(argv)
 
     from helpers import data, search, spaces, train
+    from helpers.methods import munas
 
     ds = data.load(a.dataset, seed=0)
     bounds = {"error": a.search_error_bound, "peak_sram_bytes": 2500, "flash_bytes": 4500,
               "macs": 30_000_000}
     gspace = spaces.GranularSpace(max_blocks=a.max_blocks, max_filters=a.max_filters,
                                   max_units=a.max_units)
-    space = search.ArchSpace(spaces.GranularArch, gspace,
+    space = munas.ArchSpace(spaces.GranularArch, gspace,
                              sparsity=(0.0, a.max_sparsity) if a.max_sparsity > 0 else None)
-    measure = search.ArchResources(ds.input_shape, ds.num_classes, plan="reordered")
+    measure = munas.ArchResources(ds.input_shape, ds.num_classes, plan="reordered")
     pairs = []
     for seed in a.seeds:
-        evaluate = train.ArchEvaluator(a.dataset, epochs=a.epochs, n_train=a.n_train,
+        evaluate = munas.ArchEvaluator(a.dataset, epochs=a.epochs, n_train=a.n_train,
                                        n_val=a.n_val, lr=a.lr, batch_size=a.batch_size, pruning=a.max_sparsity > 0,
                                        data_seed=seed)
         row = {"seed": seed}

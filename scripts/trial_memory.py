@@ -44,14 +44,15 @@ def main(argv=None) -> None:
 
     import keras
     from helpers import search, spaces, train
-    from helpers import sparse as SP
+    from helpers.methods import munas
+    from helpers.methods import sparse as SP
     keras.utils.set_random_seed(a.seed)
     rng = np.random.default_rng(a.seed)
     if a.kind == "ae":
-        space = search.ArchSpace(spaces.GranularArch, spaces.GranularSpace(max_blocks=4, max_filters=32,
+        space = munas.ArchSpace(spaces.GranularArch, spaces.GranularSpace(max_blocks=4, max_filters=32,
                                                                             max_units=64),
                                  sparsity=(0.0, 0.8))
-        evaluate = train.ArchEvaluator("mnist", epochs=1, n_train=a.n_train, n_val=a.n_val)
+        evaluate = munas.ArchEvaluator("mnist", epochs=1, n_train=a.n_train, n_val=a.n_val)
     else:
         space = SP.SparseSpace()
         evaluate = SP.SparseEvaluator("mnist", epochs=1, n_train=a.n_train, n_val=a.n_val)

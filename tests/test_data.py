@@ -3,6 +3,7 @@ import numpy as np
 import pytest
 
 from helpers import data
+from helpers.data import loaders
 
 # Per-class counts of the original MNIST (LeCun et al.): 60k training, 10k test images.
 MNIST_TRAIN_COUNTS = [5923, 6742, 5958, 6131, 5842, 5421, 5918, 6265, 5851, 5949]
@@ -83,7 +84,7 @@ def test_bad_arguments_are_named():
 def test_offline_cifar10_error_tells_how(monkeypatch):
     def offline(name):
         raise OSError("no network")
-    monkeypatch.setattr(data, "_try_keras_download", offline)
+    monkeypatch.setattr(loaders, "_try_keras_download", offline)
     with pytest.raises(data.DatasetUnavailableError, match="cifar10.*internet"):
         data.load("cifar10")
 

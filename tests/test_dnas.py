@@ -1,4 +1,4 @@
-"""helpers.dnas: the relaxation's expected resources are exact for one-hot choices (against
+"""helpers.methods.micronets: the relaxation's expected resources are exact for one-hot choices (against
 helpers.resources on the same discrete architecture), are true expectations for the linear
 resources, the supernet with one-hot gates computes the discrete network, the search's
 penalty pushes the expected resources under their targets, discretisation / repair, the
@@ -10,7 +10,10 @@ from types import SimpleNamespace
 import numpy as np
 import pytest
 
-from helpers import dnas, resources, targets
+from helpers import resources, targets
+from helpers.methods import micronets
+from helpers.methods import micronets_latency
+from helpers.methods import micronets as dnas
 
 SPACES = [
     dnas.dscnn_space((49, 10, 1), 12, max_width=64, step=8, n_blocks=4),        # KWS, all stride 1
@@ -89,7 +92,7 @@ def test_tf_backend_matches_numpy_and_has_gradients():
 
 def test_supernet_with_one_hot_gates_equals_extracted_discrete_model():
     space = dnas.dscnn_space((49, 10, 1), 12, max_width=24, step=8, n_blocks=3)
-    net = dnas.Supernet(space, seed=0)
+    net = micronets.DNASSupernet(space, seed=0)
     rng = np.random.default_rng(0)
     for v in net.all_weights():   # non-trivial batch-norm statistics / affine parameters
         if any(s in v.path for s in ("moving", "gamma", "beta")):
@@ -108,7 +111,7 @@ def test_search_penalty_pushes_expected_ops_under_target_and_is_deterministic():
                         y_train=rng.integers(0, 12, 128))
     uniform = dnas.expected_resources(space, [np.ones(len(o)) / len(o) for _, o in space.nodes])
     tgt = {"ops": 0.5 * uniform["ops"]}
-    net = dnas.Supernet(space, seed=0)
+    net = micronets.DNASSupernet(space, seed=0)
     state = net.get_state()
     r1 = dnas.search(space, d, tgt, epochs=6, penalty_weights={"ops": 20.0}, arch_lr=0.2,
                      net=net, init_state=state, progress=False)
@@ -151,7 +154,7 @@ def test_fit_latency_recovers_a_line_and_inverts_it():
     ops = rng.uniform(1e5, 5e6, 30)
     rows = [{"backbone": "dscnn", "target": "stm32f746zg", "ops": o,
              "latency_ms": 10.0 * o / 1e6 + 2.0 + rng.normal(0, 0.2)} for o in ops]
-    fit = dnas.fit_latency(pd.DataFrame(rows))
+    fit = micronets_latency.fit_latency(pd.DataFrame(rows))
     r = fit.get("dscnn", "stm32f746zg")
     assert r["a_ms_per_mop"] == pytest.approx(10.0, rel=0.02)
     assert r["b_ms"] == pytest.approx(2.0, abs=0.3)
@@ -182,25 +185,25 @@ def test_bad_arguments_raise_clearly():
     with pytest.raises(ValueError, match="targets keys"):
         dnas.search(space, None, {"latency": 1.0})
     with pytest.raises(ValueError, match="backbone"):
-        dnas.sample_backbone("resnet", 3)
+        micronets_latency.sample_backbone("resnet", 3)
     with pytest.raises(ValueError, match="backend"):
         dnas.expected_resources(space, dnas.one_hot(space, [8, 8, 8, 8]), backend="torch")
 
 
 def test_sample_backbone_is_seeded_and_uniform_over_the_space():
-    a = [x[0].hash for x in dnas.sample_backbone("dscnn", 6, seed=3)]
-    b = [x[0].hash for x in dnas.sample_backbone("dscnn", 6, seed=3)]
-    c = [x[0].hash for x in dnas.sample_backbone("mobilenetv2", 4, seed=3)]
+    a = [x[0].hash for x in micronets_latency.sample_backbone("dscnn", 6, seed=3)]
+    b = [x[0].hash for x in micronets_latency.sample_backbone("dscnn", 6, seed=3)]
+    c = [x[0].hash for x in micronets_latency.sample_backbone("mobilenetv2", 4, seed=3)]
     assert a == b and len(set(a)) > 1 and len(set(c)) > 1
 
 
 @pytest.mark.slow
 def test_latency_study_emulates_and_resumes(tmp_path):
-    samples = {"dscnn": dnas.sample_backbone("dscnn", 3, seed=0, max_width=32)}
-    st = dnas.latency_study(samples, ["stm32f446re"], store=tmp_path, progress=False)
+    samples = {"dscnn": micronets_latency.sample_backbone("dscnn", 3, seed=0, max_width=32)}
+    st = micronets_latency.latency_study(samples, ["stm32f446re"], store=tmp_path, progress=False)
     df = st.table()
     assert len(df) == 3 and (df["instructions"] > df["macs"]).all()
-    fit = dnas.fit_latency(st).get("dscnn", "stm32f446re")
+    fit = micronets_latency.fit_latency(st).get("dscnn", "stm32f446re")
     assert fit["r2"] > 0.9
-    again = dnas.latency_study(samples, ["stm32f446re"], store=tmp_path, progress=False)
+    again = micronets_latency.latency_study(samples, ["stm32f446re"], store=tmp_path, progress=False)
     assert again.rows == st.rows   # read back from the store, nothing re-emulated

@@ -1,4 +1,4 @@
-"""helpers.emulator: ziglang build for Cortex-M4/M7, unicorn run, exact instruction
+"""helpers.engine.emulator: ziglang build for Cortex-M4/M7, unicorn run, exact instruction
 counts (IT instructions included), stack painting, bit-exact C kernels (plain and DSP)
 under every memory plan, link-time fit errors, C array export. No board, no GPU.
 """
@@ -9,8 +9,9 @@ import sys
 import numpy as np
 import pytest
 
-from helpers import emulator as E
-from helpers import kernels as K
+from helpers.engine import emulator as E
+from helpers import deploy
+from helpers.engine import kernels as K
 from helpers import tflite_io
 
 sys.path.insert(0, os.path.dirname(__file__))
@@ -163,7 +164,7 @@ def test_classify_block_decodes_dsp_and_memory_classes():
 
 @pytest.mark.parametrize("kernels", ["plain", "dsp"])
 def test_generated_c_bit_exact_for_every_plan(kernels):
-    from helpers.kernels import reference_outputs
+    from helpers.deploy import reference_outputs
     for name, b in keras_models()[:5]:
         x = sample_input(b)
         ref = reference_outputs(b, x, "tflm")
@@ -173,7 +174,7 @@ def test_generated_c_bit_exact_for_every_plan(kernels):
 
 
 def test_space_models_and_cortex_m7_bit_exact():
-    from helpers.kernels import reference_outputs
+    from helpers.deploy import reference_outputs
     for (name, b), (tgt, kern) in zip(space_models(2) + keras_models()[5:7],
                                       [("stm32f746zg", "dsp"), ("stm32f412", "plain"),
                                        ("stm32f746zg", "plain"), ("stm32f446re", "dsp")]):
@@ -275,7 +276,7 @@ def test_mobilenetv2_inplace_vs_tflm_arena():
     assert pl.peak_bytes < arena.head
     x = sample_input(b)
     r = E.run(b, x, target="stm32f746zg", plan="inplace", kernels="dsp")
-    assert np.array_equal(r.output.ravel(), K.reference_outputs(b, x, "tflm").ravel())
+    assert np.array_equal(r.output.ravel(), deploy.reference_outputs(b, x, "tflm").ravel())
     assert r.arena_bytes == pl.arena_bytes and r.stack_bytes < 1024
     assert arena.total / r.sram_bytes >= 1.5
 
@@ -290,7 +291,7 @@ def test_24_space_models_emulated_bit_exact():
     ratios = []
     for name, b in models:
         x = sample_input(b)
-        ref = K.reference_outputs(b, x, "tflm").ravel()
+        ref = deploy.reference_outputs(b, x, "tflm").ravel()
         d = E.run(b, x, target="stm32f412", plan="inplace", kernels="dsp")
         p = E.run(b, x, target="stm32f746zg", plan="tflm", kernels="plain")
         assert np.array_equal(d.output.ravel(), ref), name

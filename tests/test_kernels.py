@@ -1,4 +1,4 @@
-"""helpers.kernels: int8 reference kernels bit-exact with TFLite-Micro / TFLite, and the
+"""helpers.engine.kernels: int8 reference kernels bit-exact with TFLite-Micro / TFLite, and the
 arena interpreter under every memory plan (tflm, reordered, inplace).
 
 CI part: 7 small Keras models covering every supported op (conv, depthwise with
@@ -13,7 +13,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from helpers import kernels as K
+from helpers.engine import kernels as K
+from helpers import deploy
+from helpers.engine import interpreter
 from helpers import tflite_io
 
 CACHE = Path(tempfile.gettempdir()) / "tinynas-test-models-v1"
@@ -118,7 +120,7 @@ def keras_models():
 
 
 def space_models(n=2, size="tiny", seed=0):
-    return K.sample_models(n, seed=seed, size=size, progress=False, cache_dir=CACHE / "spaces")
+    return deploy.sample_models(n, seed=seed, size=size, progress=False, cache_dir=CACHE / "spaces")
 
 
 def sample_input(b, seed=0):
@@ -147,7 +149,7 @@ def check_model(b, seeds=(0, 1), plans=("tflm", "reordered", "inplace")):
     for seed in seeds:
         x = sample_input(b, seed)
         ref, ref_out = tflm_all_tensors(b, x)
-        it = K.Interpreter(b, plan=None)
+        it = interpreter.Interpreter(b, plan=None)
         it.invoke(x)
         for op in m.ops:
             got = it._view(op.outputs[0])
@@ -155,7 +157,7 @@ def check_model(b, seeds=(0, 1), plans=("tflm", "reordered", "inplace")):
                 f"op {op.index} {op.opcode} differs from TFLite-Micro (max |d| = " \
                 f"{np.abs(got.astype(int) - ref[op.outputs[0]].astype(int)).max()})"
         for plan in plans:
-            r = K.run(b, x, plan=plan, check_live=True)
+            r = interpreter.run(b, x, plan=plan, check_live=True)
             assert np.array_equal(r.output.ravel(), ref_out.ravel()), f"plan {plan}"
     return len(m.ops)
 
@@ -235,7 +237,7 @@ def test_tflite_reference_interpreter_agrees_on_non_fc_tensors():
     it.allocate_tensors()
     it.set_tensor(it.get_input_details()[0]["index"], x)
     it.invoke()
-    ours = K.Interpreter(b, plan=None)
+    ours = interpreter.Interpreter(b, plan=None)
     ours.invoke(x)
     for op in m.ops:
         ref = it.get_tensor(op.outputs[0]).ravel()
@@ -247,8 +249,8 @@ def test_tflite_reference_interpreter_agrees_on_non_fc_tensors():
 def test_inplace_plan_really_runs_in_place_and_is_smaller():
     name, b = keras_models()[4]
     x = sample_input(b)
-    r_tflm = K.run(b, x, plan="tflm")
-    r_in = K.run(b, x, plan="inplace")
+    r_tflm = interpreter.run(b, x, plan="tflm")
+    r_in = interpreter.run(b, x, plan="inplace")
     assert np.array_equal(r_tflm.output, r_in.output)
     inplace_ops = [o for o in r_in.per_op if o["inplace"]]
     assert inplace_ops, "the inplace plan ran no depthwise op in place"
@@ -261,7 +263,7 @@ def test_broken_plan_is_caught():
     """An arena layout that overwrites a live tensor raises instead of passing silently."""
     name, b = keras_models()[0]
     m = tflite_io.read(b)
-    it = K.Interpreter(b, plan=None)
+    it = interpreter.Interpreter(b, plan=None)
     add = next(op for op in m.ops if op.opcode == "ADD")
     skip_src = add.inputs[0]                        # residual input, still needed by ADD
     victim_writer = next(op for op in m.ops if op.index == add.index - 1)
@@ -274,22 +276,22 @@ def test_python_kernels_fast_enough():
     import time
     name, b = keras_models()[4]
     x = sample_input(b)
-    K.run(b, x, plan="inplace")
+    interpreter.run(b, x, plan="inplace")
     t = time.perf_counter()
-    K.run(b, x, plan="inplace")
+    interpreter.run(b, x, plan="inplace")
     assert time.perf_counter() - t < 1.0
 
 
 def test_bad_inputs_raise_clear_errors():
     name, b = keras_models()[6]
     with pytest.raises(ValueError, match="int8"):
-        K.run(b, np.zeros((1, 6, 6, 2), np.float32))
+        interpreter.run(b, np.zeros((1, 6, 6, 2), np.float32))
     with pytest.raises(ValueError, match="elements"):
-        K.run(b, np.zeros((1, 5, 5, 2), np.int8))
+        interpreter.run(b, np.zeros((1, 5, 5, 2), np.int8))
     with pytest.raises(ValueError, match="rounding"):
         K.multiply_by_quantized_multiplier(1, 1 << 30, 0, "triple")
     with pytest.raises(ValueError, match="size"):
-        K.sample_models(1, size="huge")
+        deploy.sample_models(1, size="huge")
 
 
 @pytest.mark.slow

@@ -1,4 +1,4 @@
-"""Tests for helpers.kws: the synthetic espeak-ng keyword set, the MFCC front end, the real
+"""Tests for helpers.data.kws: the synthetic espeak-ng keyword set, the MFCC front end, the real
 Speech Commands split (on a fake folder tree; no network) and the source="auto" fallback."""
 import time
 import urllib.error
@@ -6,7 +6,7 @@ import urllib.error
 import numpy as np
 import pytest
 
-from helpers import kws
+from helpers.data import kws
 
 pytest.importorskip("espeakng_loader")
 

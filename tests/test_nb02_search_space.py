@@ -6,6 +6,8 @@ import numpy as np
 import pytest
 
 from helpers import resources, search, spaces
+from helpers.methods import munas
+from helpers.search import store
 from helpers.spaces import ConvBlock, ConvLayer, GranularArch
 
 GS = spaces.GranularSpace(max_blocks=3, max_filters=12, max_units=20)
@@ -18,7 +20,7 @@ def _chain():
 
 
 def test_arch_space_stays_in_shrunk_space_and_round_trips():
-    sp = search.ArchSpace(spaces.GranularArch, GS, sparsity=(0.0, 0.5))
+    sp = munas.ArchSpace(spaces.GranularArch, GS, sparsity=(0.0, 0.5))
     rng = np.random.default_rng(0)
     c = sp.random(rng)
     sparsities = set()
@@ -27,7 +29,7 @@ def test_arch_space_stays_in_shrunk_space_and_round_trips():
         c.arch.validate(GS)                      # raises if a morphism left the space
         assert 0.0 <= c.sparsity <= 0.5
         sparsities.add(c.sparsity)
-        text, kind = search._encode_arch(c)
+        text, kind = store._encode_arch(c)
         assert kind == "dict"
         back = sp.from_json(json.loads(text))
         assert back.hash == c.hash and back.sparsity == c.sparsity
@@ -36,24 +38,24 @@ def test_arch_space_stays_in_shrunk_space_and_round_trips():
     # same seed, same sequence
     a = [sp.random(np.random.default_rng(3)).hash for _ in range(2)]
     assert a[0] == a[1]
-    off = search.ArchSpace(spaces.GranularArch, GS)
+    off = munas.ArchSpace(spaces.GranularArch, GS)
     assert off.random(np.random.default_rng(0)).sparsity == 0.0
 
 
 def test_arch_space_bad_inputs():
     with pytest.raises(ValueError, match="sparsity"):
-        search.ArchSpace(spaces.GranularArch, GS, sparsity=(0.5, 1.0))
+        munas.ArchSpace(spaces.GranularArch, GS, sparsity=(0.5, 1.0))
     with pytest.raises(ValueError, match="arch_cls"):
-        search.ArchSpace(int, GS)
+        munas.ArchSpace(int, GS)
     with pytest.raises(ValueError, match="candidate JSON"):
-        search.ArchSpace(spaces.GranularArch, GS).from_json({"blocks": []})
+        munas.ArchSpace(spaces.GranularArch, GS).from_json({"blocks": []})
 
 
 def test_arch_resources_munas_peak_excludes_input_by_hand():
     # conv 3x3/2 -> 14x14x8 = 1568 B; MEAN -> 8 B (16 aligned) + int32 scratch 4*8 = 32 B;
     # FC -> 10 B (16). Input 28x28x1 = 784 B.
-    r = search.arch_resources(_chain(), (28, 28, 1), 10)
-    r_in = search.arch_resources(_chain(), (28, 28, 1), 10, include_input=True)
+    r = munas.arch_resources(_chain(), (28, 28, 1), 10)
+    r_in = munas.arch_resources(_chain(), (28, 28, 1), 10, include_input=True)
     assert r["peak_sram_bytes"] == 1568 + 16 + 32          # MEAN step: its input, output, scratch
     assert r_in["peak_sram_bytes"] == 784 + 1568           # CONV step with the input live
     assert r_in["peak_sram_bytes"] == resources.profile(_chain(), (28, 28, 1), 10,
@@ -65,17 +67,17 @@ def test_arch_resources_munas_peak_excludes_input_by_hand():
 
 
 def test_arch_resources_screen_for_pruned_candidates():
-    m = search.ArchResources((28, 28, 1), 10)
-    dense = m(search.Candidate(_chain(), 0.0))
-    half = m(search.Candidate(_chain(), 0.5))
+    m = munas.ArchResources((28, 28, 1), 10)
+    dense = m(munas.Candidate(_chain(), 0.0))
+    half = m(munas.Candidate(_chain(), 0.5))
     for k in ("peak_sram_bytes", "flash_bytes", "macs"):
         assert half["dense_" + k] == dense[k]
         assert half[k] == round(dense[k] * 0.5)
 
 
 def test_aging_evolution_on_granular_space_uses_space_mutate(tmp_path):
-    sp = search.ArchSpace(spaces.GranularArch, GS, sparsity=(0.0, 0.3))
-    meas = search.ArchResources((28, 28, 1), 10)
+    sp = munas.ArchSpace(spaces.GranularArch, GS, sparsity=(0.0, 0.3))
+    meas = munas.ArchResources((28, 28, 1), 10)
 
     def fake(cand, seed):   # no training: error from the size; "pruned" resources = the screen's
         r = meas(cand)
@@ -100,16 +102,16 @@ def test_evaluate_arch_prunes_and_remeasures():
     arch = GranularArch(blocks=[ConvBlock([ConvLayer("conv", filters=8, kernel=3, stride=2)]),
                                 ConvBlock([ConvLayer("conv", filters=8, kernel=3)], pool=True)],
                         pooling="avg", dense=[spaces.DenseLayer(16)])
-    r = train.evaluate_arch(search.Candidate(arch, 0.5), ds, 1, seed=0, lr=1e-2)
+    r = munas.evaluate_arch(munas.Candidate(arch, 0.5), ds, 1, seed=0, lr=1e-2)
     json.dumps(r)                                            # JSON-able for the trial store
     pruned = spaces.from_json(r["pruned_arch"])
     widths = [l.filters for b in pruned.blocks for l in b.layers]
     assert sum(widths) == 8 and min(widths) >= 1          # 50 % of the 16 conv channels
     assert [d.units for d in pruned.dense] == [16]        # hidden dense layers are not pruned
     assert r["achieved_sparsity"] == pytest.approx(0.5, abs=0.05)
-    assert r["peak_sram_bytes"] == search.arch_resources(pruned, (28, 28, 1), 10)["peak_sram_bytes"]
+    assert r["peak_sram_bytes"] == munas.arch_resources(pruned, (28, 28, 1), 10)["peak_sram_bytes"]
     assert 0.0 <= r["error"] <= 1.0 and r["epochs_run"] == 1
-    d = train.evaluate_arch(arch, ds, 1, seed=0, lr=1e-2)
+    d = munas.evaluate_arch(arch, ds, 1, seed=0, lr=1e-2)
     assert d["sparsity"] == 0.0 and spaces.from_json(d["pruned_arch"]).hash == arch.hash
 
 

@@ -9,6 +9,8 @@ import pandas as pd
 import pytest
 
 from helpers import deploy, plots, resources, spaces
+from helpers import deploy
+from helpers.engine import interpreter
 
 
 # ----------------------------------------------------------------------------- reference archs
@@ -103,7 +105,7 @@ def tiny_ds_cnn():
 
 
 def test_reference_model_converts_and_plans_match_tflm(tiny_ds_cnn):
-    from helpers import kernels
+    from helpers.engine import kernels
 
     arch, model, tfl, rep = tiny_ds_cnn
     assert tuple(model.outputs[0].shape[1:]) == (12,)
@@ -111,9 +113,9 @@ def test_reference_model_converts_and_plans_match_tflm(tiny_ds_cnn):
     assert resources.plan_tflite(tfl, "tflm").peak_bytes == arena.head
     assert resources.profile(arch, (49, 10, 1), 12).peak_sram == arena.head
     xq = deploy.quantize_input(tfl, rep[:2])
-    ref = kernels.reference_outputs(tfl, xq[0], engine="tflm").ravel()
+    ref = deploy.reference_outputs(tfl, xq[0], engine="tflm").ravel()
     for p in resources.PLANS:
-        assert np.array_equal(kernels.run(tfl, xq[0], plan=p).output.ravel(), ref), p
+        assert np.array_equal(interpreter.run(tfl, xq[0], plan=p).output.ravel(), ref), p
 
 
 def test_quantize_input_matches_tflm_predict(tiny_ds_cnn):

@@ -16,6 +16,7 @@ import numpy as np
 import pytest
 
 from helpers import search as S
+from helpers.search import oracles
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(HERE)
@@ -301,7 +302,7 @@ def test_kill_between_trial_file_and_oracle_file(tmp_path, monkeypatch, window):
     which plain keras-tuner would re-run.
     """
     ref = _run(tmp_path / "ref", budget=20)
-    Oracle = S.AgingEvolutionOracle
+    Oracle = oracles.AgingEvolutionOracle
     state = {"armed": False}
     orig_save_trial, orig_save = Oracle._save_trial, Oracle.save
 

@@ -1,4 +1,4 @@
-"""helpers.sparse (SpArSe objectives, parametrisation) and helpers.search.BayesianOracle."""
+"""helpers.methods.sparse (SpArSe objectives, parametrisation) and helpers.search.oracles.BayesianOracle."""
 import json
 
 import numpy as np
@@ -6,7 +6,7 @@ import pytest
 
 from helpers import resources as R
 from helpers import search
-from helpers import sparse as SP
+from helpers.methods import sparse as SP
 from helpers import spaces as S
 
 

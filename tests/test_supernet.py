@@ -3,7 +3,8 @@ transformation, checkpoint resume, predictor, constrained MCUNet evolution."""
 import numpy as np
 import pytest
 
-from helpers import resources, search, spaces, supernet
+from helpers import resources, search, spaces
+from helpers.methods import ofa as supernet
 
 INPUT = (12, 12, 1)
 SPACE = spaces.BlockSpace(stages=((16, 2), (24, 2)), stem=(8, 2), first_channels=8)

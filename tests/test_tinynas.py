@@ -3,7 +3,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from helpers import resources, spaces, tinynas
+from helpers import resources, spaces
+from helpers.methods import tinynas
 
 
 @pytest.mark.parametrize("input_shape", [(28, 28, 1), (32, 32, 3)])

@@ -59,7 +59,8 @@ import numpy as np
 import pandas as pd
 
 import helpers
-from helpers import data, plots, resources, spaces, targets, tinynas
+from helpers import data, plots, resources, spaces, targets
+from helpers.methods import tinynas
 
 helpers.seed_everything(SEED)
 t_start = time.time()

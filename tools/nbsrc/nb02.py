@@ -80,6 +80,7 @@ import pandas as pd
 
 import helpers
 from helpers import data, deploy, plots, resources, search, spaces, train
+from helpers.methods import munas
 
 helpers.seed_everything(SEED)
 logging.getLogger("tensorflow").setLevel(logging.ERROR)   # no retracing notices: one model per trial
@@ -97,14 +98,14 @@ An architecture is a list of convolution blocks (1–3 layers each: 3x3/5x5/7x7 
 Conv2D or depthwise Conv2D, optional stride 2, batch-norm, ReLU; an optional 2x2 max pre-pool
 and an optional parallel branch merged by Add), a pooling layer and 1–3 dense layers
 (`helpers.spaces.GranularArch`). We shrink the paper's bounds for a short run;
-`search.ArchSpace` wraps the space for the searches and adds the pruning sparsity as a
+`munas.ArchSpace` wraps the space for the searches and adds the pruning sparsity as a
 searched variable. Resources are computed from the architecture alone in a few milliseconds.
 """),
 ("code", """
 # NBVAL_CHECK_OUTPUT
 gspace = spaces.GranularSpace(max_blocks=MAX_BLOCKS, max_filters=MAX_FILTERS, max_units=MAX_UNITS)
-space = search.ArchSpace(spaces.GranularArch, gspace, sparsity=(0.0, MAX_SPARSITY) if PRUNING else None)
-measure = search.ArchResources(INPUT, CLASSES, plan="reordered")   # μNAS peak SRAM: input excluded
+space = munas.ArchSpace(spaces.GranularArch, gspace, sparsity=(0.0, MAX_SPARSITY) if PRUNING else None)
+measure = munas.ArchResources(INPUT, CLASSES, plan="reordered")   # μNAS peak SRAM: input excluded
 print(space)
 rng = np.random.default_rng(SEED)
 cand = space.random(rng)
@@ -114,8 +115,8 @@ print("resources before training:", measure(cand))
 ("code", """
 # NBVAL_CHECK_OUTPUT
 # check: the μNAS peak SRAM leaves the input out; TFLite-Micro's plan (its order) keeps it
-r_munas = search.arch_resources(cand, INPUT, CLASSES, plan="reordered")
-r_with_input = search.arch_resources(cand, INPUT, CLASSES, plan="reordered", include_input=True)
+r_munas = munas.arch_resources(cand, INPUT, CLASSES, plan="reordered")
+r_with_input = munas.arch_resources(cand, INPUT, CLASSES, plan="reordered", include_input=True)
 r_tflm = resources.profile(cand.arch, INPUT, CLASSES, plan="tflm", table=False)
 print(f"peak SRAM: μNAS definition {r_munas['peak_sram_bytes']} B | reordered with input "
       f"{r_with_input['peak_sram_bytes']} B | TFLM order with input {r_tflm.peak_sram} B "
@@ -201,7 +202,7 @@ print(f"toy problem, 300 rounds: feasible evolution {feas(h_evo)} vs random {fea
 interrupted run (kill the kernel, re-run the cell) continues where it stopped with no trial
 lost or repeated, and `WORKERS > 1` evaluates candidates in parallel processes. Before a
 candidate is trained its resources are computed; if one exceeds a bound it is **rejected at no
-training cost** and another child is drawn. `train.ArchEvaluator` trains each candidate for
+training cost** and another child is drawn. `munas.ArchEvaluator` trains each candidate for
 `EPOCHS_PER_TRIAL` on `N_TRAIN_TRIAL` examples with μNAS's structured pruning (channel L2
 norm, cubic schedule, Dynamic Pruning with Feedback) at the candidate's sparsity, then
 re-measures the resources of the *pruned* architecture. With `WORKERS` W the proposal of
@@ -209,7 +210,7 @@ trial k sees exactly the trials 0 .. k−W (waiting for them when a worker runs 
 rerun with the same seed and workers proposes the same candidates whatever the timing.
 """),
 ("code", """
-evaluate = train.ArchEvaluator(DATASET, epochs=EPOCHS_PER_TRIAL, n_train=N_TRAIN_TRIAL,
+evaluate = munas.ArchEvaluator(DATASET, epochs=EPOCHS_PER_TRIAL, n_train=N_TRAIN_TRIAL,
                                n_val=N_VAL_TRIAL, lr=LR_TRIAL, batch_size=32, pruning=PRUNING,
                                data_seed=SEED)
 # one folder per setting (ROUNDS excluded: a larger budget extends a finished search)
@@ -292,7 +293,7 @@ pool = pool[~pool.extra.map(lambda e: e["pruned_arch"]).duplicated()].head(FINAL
 ds_final = ds.subset(n_train=N_TRAIN_FINAL or None, n_test=N_TEST or None, seed=SEED)
 screen = []
 for _, row in pool.iterrows():
-    r = train.evaluate_arch(spaces.from_json(row.extra["pruned_arch"]), ds_final, 1, sparsity=0.0,
+    r = munas.evaluate_arch(spaces.from_json(row.extra["pruned_arch"]), ds_final, 1, sparsity=0.0,
                             seed=SEED, lr=LR_FINAL, batch_size=FINAL_BATCH)
     screen.append({"trial_id": row.trial_id, "proxy_error": row.error, "val_accuracy_1_epoch": r["val_accuracy"],
                    "peak_sram_bytes": r["peak_sram_bytes"], "flash_bytes": r["flash_bytes"],
@@ -306,7 +307,7 @@ print("pruned architecture:", final_arch.to_json())
 screen
 """),
 ("code", """
-final = train.evaluate_arch(final_arch, ds_final, FINAL_EPOCHS, sparsity=0.0, seed=SEED, lr=LR_FINAL,
+final = munas.evaluate_arch(final_arch, ds_final, FINAL_EPOCHS, sparsity=0.0, seed=SEED, lr=LR_FINAL,
                             batch_size=FINAL_BATCH, lr_decay=True, return_model=True)
 model = final.pop("model")
 print(f"trained {FINAL_EPOCHS} epochs in {final['train_seconds']:.0f} s; float validation accuracy {final['val_accuracy']:.4f}")
@@ -322,7 +323,7 @@ g = resources.graph_from_tflite(tflite_bytes)
 for t in g.inputs:
     g.tensors[t].const = True                                               # μNAS: input excluded
 munas_file = resources.plan(g, "reordered").peak_bytes
-est = search.arch_resources(final_arch, INPUT, CLASSES, plan="reordered")
+est = munas.arch_resources(final_arch, INPUT, CLASSES, plan="reordered")
 est_tflm = resources.profile(final_arch, INPUT, CLASSES, plan="tflm", table=False)
 print(arena.summary())
 print(f"int8 test accuracy in TFLite-Micro {acc_int8:.4f} (float {acc_float:.4f}) on {len(ds_final.x_test)} images")

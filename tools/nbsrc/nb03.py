@@ -67,7 +67,8 @@ import pandas as pd
 
 import helpers
 from helpers import data, deploy, plots, prune, resources, search, spaces
-from helpers import sparse as SP
+from helpers.search import oracles
+from helpers.methods import sparse as SP
 
 helpers.seed_everything(SEED)
 t_start, cpu_start = time.time(), helpers.run.cpu_seconds()   # CPU of this process and its workers
@@ -158,7 +159,7 @@ for _ in range(4):
 ("md", """
 ## Part 4 · The search
 
-`search.bayesian_optimization` runs `search.BayesianOracle` on keras-tuner's trial store (every
+`search.bayesian_optimization` runs `helpers.search.oracles.BayesianOracle` on keras-tuner's trial store (every
 trained candidate is a trial folder written when it finishes; rerunning this cell resumes;
 `WORKERS > 1` evaluates in parallel processes, and the proposal of trial k then sees exactly the
 trials 0 .. k−`WORKERS`, so the same seed gives the same search whatever the timing). Per proposal it draws λ, fills a keras-tuner
@@ -184,8 +185,8 @@ cols = ["trial_id", "origin", "error", "model_size", "model_size_indexed", "work
 bo.completed[cols]
 """),
 ("code", """
-# the λ each proposal used (persisted in the trial store's oracle.json)
-lam_hist = json.loads((store / "bo" / "oracle.json").read_text())["tinynas"]["extra"]["lambda_history"]
+# the λ each proposal used (persisted with the oracle's state in the trial store)
+lam_hist = bo.oracle_state.get("lambda_history", [])
 lam_df = pd.DataFrame([dict(zip(h["objectives"], np.round(h["lambdas"], 3)), after_trials=h["after_trials"],
                             pool=h["pool"]) for h in lam_hist])
 if len(lam_df):
@@ -197,7 +198,7 @@ lam_df
 ("md", """
 ### Inside one proposal
 
-The oracle's core, redone by hand on the finished trials (`helpers/search.py`,
+The oracle's core, redone by hand on the finished trials (`helpers/search/oracles.py`,
 `BayesianOracle.propose`): scalarise under a new λ, fit keras-tuner's Gaussian process on the
 [0, 1] embedding of the hyperparameters, score a screened pool by the upper confidence bound.
 """),
@@ -212,7 +213,7 @@ norm = np.minimum(done[["error", "model_size", "working_memory"]].to_numpy(float
 y = SP.chebyshev_simplex(norm, lam)                                  # one score per finished trial
 gp = kt.oracles.BayesianOptimizationOracle(objective=kt.Objective("score", "min"),
                                            hyperparameters=space.hyperparameters(), seed=SEED)
-embed = lambda c: [h.value_to_prob(space.to_values(c).get(h.name, h.default)) for h in gp._nonfixed_space()]
+embed = lambda c: oracles.gp_embedding(space.hyperparameters(), space.to_values(c))  # the GP's [0, 1] inputs
 gp.gpr.fit(np.array([embed(space.from_json(a)) for a in done.arch]), y)
 fits = lambda c: all(screen(c).get(k, 0) <= BOUNDS[k] for k in ("model_size", "working_memory"))
 pool = [c for c in (space.random(rng) for _ in range(POOL_SIZE)) if fits(c)]

@@ -15,7 +15,7 @@ count** (they measured 0.95 < r² < 0.99 on STM32 boards with TFLite-Micro), so 
 for latency during a search. Second, a **differentiable NAS** (DNAS) over per-layer width and
 depth, whose loss adds the *expected* model size, working memory and op count beyond their
 targets, finds small / medium / large keyword-spotting models for three boards in one go. Here
-latency comes from the Cortex-M emulator of `helpers.emulator` (instruction-exact int8 kernels,
+latency comes from the Cortex-M emulator of `helpers.engine.emulator` (instruction-exact int8 kernels,
 estimated cycles), never from a formula of the op count, and every searched model is retrained,
 converted to int8 and measured in the real TensorFlow-Lite-Micro interpreter.
 
@@ -76,7 +76,8 @@ import numpy as np
 import pandas as pd
 
 import helpers
-from helpers import data, dnas, plots, resources, targets
+from helpers import data, plots, resources, targets
+from helpers.methods import micronets, micronets_latency
 
 helpers.seed_everything(SEED)
 t_start = time.time()
@@ -100,16 +101,16 @@ a **MobileNetV2** image backbone (`helpers.spaces.BlockArch`, CIFAR-shaped 32×3
 Each model gets random int8 weights (latency does not depend on their values), and is
 compiled to C and run on an emulated Cortex-M4 (F446RE, 180 MHz) and Cortex-M7 (F746ZG,
 216 MHz). The instruction count is exact; cycles are *estimated* from the core's timing table
-(see `helpers.emulator.CYCLE_MODEL_NOTES`), so the latency here is an emulator estimate, not a
+(see `helpers.engine.emulator.CYCLE_MODEL_NOTES`), so the latency here is an emulator estimate, not a
 board measurement, but it is never computed from the op count.
 """),
 ("code", """
-samples = {bb: dnas.sample_backbone(bb, N_LATENCY_MODELS, seed=SEED,
+samples = {bb: micronets_latency.sample_backbone(bb, N_LATENCY_MODELS, seed=SEED,
                                     **({"input_shape": INPUT, "num_classes": CLASSES,
                                         "max_width": MAX_WIDTH} if bb == "dscnn" else {}))
            for bb in LATENCY_BACKBONES}
-study = dnas.latency_study(samples, LATENCY_TARGETS, seed=SEED, store=store)
-lat_fit = dnas.fit_latency(study)
+study = micronets_latency.latency_study(samples, LATENCY_TARGETS, seed=SEED, store=store)
+lat_fit = micronets_latency.fit_latency(study)
 print(lat_fit)
 study.table()[["model", "target", "ops", "instructions", "cycles", "latency_ms"]].head(6)
 """),
@@ -162,10 +163,10 @@ block(x)·mask`. One forward pass therefore trains all widths at once.
 """),
 ("code", """
 # NBVAL_CHECK_OUTPUT
-space = dnas.dscnn_space(INPUT, CLASSES, max_width=MAX_WIDTH, step=WIDTH_STEP, n_blocks=N_BLOCKS)
+space = micronets.dscnn_space(INPUT, CLASSES, max_width=MAX_WIDTH, step=WIDTH_STEP, n_blocks=N_BLOCKS)
 print(space)
 biggest = [max(o) for _, o in space.nodes]
-print("largest architecture:", biggest, dnas.exact_resources(space, biggest))
+print("largest architecture:", biggest, micronets.exact_resources(space, biggest))
 """),
 ("md", """
 ### Implement: the expected resources of a relaxed layer
@@ -194,7 +195,7 @@ exists = p[o > 0].sum()
 macs_pw = H * W * (P_in @ U) * (p @ o)
 align = lambda n: (n + 15) // 16 * 16
 wm_pw = exists * (P_in @ align(H * W * U)) + p @ align(H * W * o)
-per_op = dnas.expected_resources(space, probs, per_op=True)["ops_wm"]
+per_op = micronets.expected_resources(space, probs, per_op=True)["ops_wm"]
 print(f"block 0 pointwise: E[MACs] = {macs_pw:,.0f}, E[working memory] = {wm_pw:,.0f} B "
       f"(helpers: {per_op[2]:,.0f} B)")
 assert np.isclose(wm_pw, per_op[2])
@@ -204,10 +205,10 @@ assert np.isclose(wm_pw, per_op[2])
 # check: expected resources of a one-hot choice == exact resources of that architecture
 rng = np.random.default_rng(SEED)
 for _ in range(5):
-    ch = dnas.random_choices(space, rng)
-    e = dnas.expected_resources(space, dnas.one_hot(space, ch))
-    x = dnas.exact_resources(space, ch)      # helpers.resources on the converter's graph
-    same = all(np.isclose(e[k], x[k]) for k in dnas.RESOURCES)
+    ch = micronets.random_choices(space, rng)
+    e = micronets.expected_resources(space, micronets.one_hot(space, ch))
+    x = micronets.exact_resources(space, ch)      # helpers.resources on the converter's graph
+    same = all(np.isclose(e[k], x[k]) for k in micronets.RESOURCES)
     print(f"{str(ch):24s} size {x['model_size']:>7,} B  WM {x['working_memory']:>6,} B  "
           f"ops {x['ops']:>10,}  expected == exact: {same}  (TFLM greedy arena {x['tflm_peak_sram']:,} B)")
     assert same
@@ -222,8 +223,8 @@ Part 5.
 # check: with one-hot gates the supernet computes exactly the discrete network
 helpers.seed_everything(SEED)
 c0 = helpers.run.cpu_seconds()
-net = dnas.Supernet(space, seed=SEED)
-ch = dnas.random_choices(space, np.random.default_rng(SEED + 1))
+net = micronets.DNASSupernet(space, seed=SEED)
+ch = micronets.random_choices(space, np.random.default_rng(SEED + 1))
 x = ds.x_val[:8]
 diff = np.abs(net(x, net.gates_for(ch)).numpy() - net.extract(ch)(x, training=False).numpy()).max()
 print(f"choices {ch}: max |supernet - extracted discrete model| = {diff:.2e}")
@@ -248,7 +249,7 @@ rows, TGT = [], {}
 for lab, board in TARGETS.items():
     t = targets.get(board, reserve="tflm")
     ops_t = lat_fit.ops_for_latency("dscnn", t.name, LATENCY_MS[lab])
-    TGT[lab] = dnas.resource_targets(space, t, scale=RESOURCE_SCALE, ops=ops_t)
+    TGT[lab] = micronets.resource_targets(space, t, scale=RESOURCE_SCALE, ops=ops_t)
     rows.append({"model": lab, "board": t.board, "SRAM budget B": t.sram_budget,
                  "flash budget B": t.flash_budget, "latency target ms": LATENCY_MS[lab],
                  "DNAS working memory B": TGT[lab]["working_memory"],
@@ -269,14 +270,14 @@ it, the mode may not), a greedy repair moves one node at a time to its next smal
 ("code", """
 helpers.seed_everything(SEED)
 c0 = helpers.run.cpu_seconds()
-net = dnas.Supernet(space, seed=SEED)
-warm_loss = dnas.warmup(net, ds, EPOCHS_WARMUP, seed=SEED)
+net = micronets.DNASSupernet(space, seed=SEED)
+warm_loss = micronets.warmup(net, ds, EPOCHS_WARMUP, seed=SEED)
 warm = net.get_state()
 print("warm-up loss per epoch:", np.round(warm_loss, 3))
 LAMBDA = {"model_size": LAMBDA_SIZE, "working_memory": LAMBDA_MEM, "ops": LAMBDA_OPS}
 found = {}
 for lab in TARGETS:
-    found[lab] = dnas.search(space, ds, TGT[lab], epochs=EPOCHS_SEARCH, penalty_weights=LAMBDA,
+    found[lab] = micronets.search(space, ds, TGT[lab], epochs=EPOCHS_SEARCH, penalty_weights=LAMBDA,
                              arch_lr=ARCH_LR, seed=SEED, net=net, init_state=warm, name=lab)
     print(found[lab])
 search_cpu = helpers.run.cpu_seconds() - c0           # warm-up + the three searches
@@ -302,7 +303,7 @@ whole test split, arena measured by TFLM's recording allocator) and emulated on 
 ("code", """
 measured = {}
 for lab, r in found.items():
-    measured[lab] = dnas.retrain_and_deploy(r.arch, ds, TARGETS[lab], epochs=EPOCHS_RETRAIN, seed=SEED)
+    measured[lab] = micronets.retrain_and_deploy(r.arch, ds, TARGETS[lab], epochs=EPOCHS_RETRAIN, seed=SEED)
     m = measured[lab]
     helpers.save_model("04-micronets-dnas", m["tflite"], label=lab.lower())  # for 07-comparison
     print(f"{lab}: int8 test accuracy{ON} {m['test_accuracy_int8']:.4f}, arena {m['arena_total_bytes']:,} B, "

@@ -66,7 +66,8 @@ import numpy as np
 import pandas as pd
 
 import helpers
-from helpers import data, deploy, plots, resources, search, spaces, supernet, tinynas
+from helpers import data, deploy, plots, resources, search, spaces
+from helpers.methods import ofa, tinynas
 from helpers.run import run_dir
 
 helpers.seed_everything(SEED)
@@ -91,7 +92,7 @@ so one traced function serves every subnet.
 ("code", """
 space = spaces.BlockSpace(kernels=tuple(KERNELS), expansions=tuple(EXPANSIONS), depths=tuple(DEPTHS),
                           widths=(WIDTH,), resolutions=tuple(RESOLUTIONS))
-net = supernet.Supernet(space, WIDTH, RESOLUTIONS, INPUT, CLASSES, seed=SEED, lr=LR,
+net = ofa.Supernet(space, WIDTH, RESOLUTIONS, INPUT, CLASSES, seed=SEED, lr=LR,
                         batch_size=BATCH_SIZE, directory=store / "warmup")
 print(net.summary())
 rng = np.random.default_rng(SEED)
@@ -120,8 +121,8 @@ same number of epochs. Checkpoints go under the run folder after every epoch; re
 after an interruption resumes.
 """),
 ("code", """
-ps = supernet.progressive_schedule(space, PS_EPOCHS)
-nops = supernet.no_ps_schedule(space, PS_EPOCHS)
+ps = ofa.progressive_schedule(space, PS_EPOCHS)
+nops = ofa.no_ps_schedule(space, PS_EPOCHS)
 print("PS:   ", [(p.name, p.epochs) for p in ps])
 print("no PS:", [(p.name, p.epochs) for p in nops])
 total_epochs = sum(p.epochs for p in ps)
@@ -162,7 +163,7 @@ def inherited(sn):
         return {"error": 1.0 - sn.evaluate(arch, ds.x_val, ds.y_val, x_calib)}
     return evaluate
 
-sub_space = supernet.SubnetSpace(net_ps.space)
+sub_space = ofa.SubnetSpace(net_ps.space)
 c1 = helpers.run.cpu_seconds()                        # ... + subnet evaluation, predictor and evolution
 sampled = search.random_search(sub_space, inherited(net_ps), res_fn, budget=N_SUBNETS, seed=SEED,
                                bounds={"error": None, "peak_sram_bytes": None, "flash_bytes": None, "macs": None},
@@ -173,11 +174,11 @@ val_acc = 1.0 - done.error.to_numpy(float)
 print(f"{len(archs)} subnets: inherited val accuracy {val_acc.min():.4f} .. {val_acc.max():.4f} (mean {val_acc.mean():.4f})")
 """),
 ("code", """
-predictor = supernet.AccuracyPredictor(net_ps.space, PREDICTOR, seed=SEED)
+predictor = ofa.AccuracyPredictor(net_ps.space, PREDICTOR, seed=SEED)
 pred_rmse = predictor.cv_rmse(archs, val_acc, folds=5)
 predictor.fit(archs, val_acc)
 from sklearn.model_selection import cross_val_predict, KFold
-cv_pred = cross_val_predict(predictor._new(), np.stack([supernet.encode(a, net_ps.space) for a in archs]), val_acc,
+cv_pred = cross_val_predict(predictor.new_estimator(), np.stack([ofa.encode(a, net_ps.space) for a in archs]), val_acc,
                             cv=KFold(5, shuffle=True, random_state=SEED))
 fig, ax = plt.subplots(figsize=(4.2, 4))
 ax.scatter(val_acc, cv_pred, s=14); lo, hi = val_acc.min(), val_acc.max()

@@ -15,7 +15,7 @@ depthwise convolutions *in place*. This notebook measures that idea with the ser
 and no board: a model is converted to int8, run by TFLite-Micro (the reference), by our NumPy
 int8 kernels inside one explicit arena laid out by three memory plans, and as generated C
 compiled for a Cortex-M4 / M7 and executed instruction by instruction in an emulator
-(`helpers.kernels`, `helpers.emulator`; details and caveats in
+(`helpers.engine.kernels`, `helpers.engine.emulator`; details and caveats in
 [docs/emulator.md](../docs/emulator.md)).
 
 *Runs in about 1 minute on a 2-core machine once its C builds are cached (38 s measured in a whole `make run`; about 3 minutes the first time).*
@@ -60,7 +60,8 @@ import pandas as pd
 from tqdm.auto import tqdm
 
 import helpers
-from helpers import data, deploy, emulator, kernels, plots, resources, targets, train
+from helpers import data, deploy, plots, resources, targets, train
+from helpers.engine import emulator, interpreter, kernels
 
 helpers.seed_everything(SEED)
 t_start = time.time()
@@ -109,7 +110,7 @@ print(f"test accuracy on {len(ds.y_test)} samples: float (Keras) "
 """),
 ("code", """
 # NBVAL_CHECK_OUTPUT
-specs = kernels.prepare(tfl)
+specs = interpreter.prepare(tfl)
 macs = sum(s.macs for s in specs)
 print(f"{MODEL}: {len(specs)} operators, {macs:,} MACs, .tflite {len(tfl):,} B, input {in_shape} int8")
 print("operators:", " ".join(s.kind for s in specs))
@@ -165,10 +166,10 @@ deploy.randomize_weights(mb_model, SEED)
 rng = np.random.default_rng(SEED)
 mb_tfl = deploy.to_tflite_int8(mb_model, rng.normal(0, 1, (8, MBV2_RESOLUTION, MBV2_RESOLUTION, 3)).astype(np.float32))
 mb_x = np.clip(rng.normal(0, 50, (1, MBV2_RESOLUTION, MBV2_RESOLUTION, 3)), -128, 127).astype(np.int8)
-mb_macs = sum(s.macs for s in kernels.prepare(mb_tfl))
+mb_macs = sum(s.macs for s in interpreter.prepare(mb_tfl))
 mb_arena = deploy.measure_arena(mb_tfl)
 mb_plans = {p: resources.plan_tflite(mb_tfl, p) for p in resources.PLANS}
-mb_ref = kernels.reference_outputs(mb_tfl, mb_x, engine="tflm").ravel()
+mb_ref = deploy.reference_outputs(mb_tfl, mb_x, engine="tflm").ravel()
 mb_engine = emulator.run(emulator.build(mb_tfl, target, plan="inplace", kernels="dsp"), mb_x)
 mb_plain = emulator.run(emulator.build(mb_tfl, target, plan="tflm", kernels="plain"), mb_x)
 print(f"MobileNetV2-0.35-style r{MBV2_RESOLUTION}: {mb_macs:,} MACs, .tflite {len(mb_tfl):,} B; {mb_arena.summary()}")
@@ -207,7 +208,7 @@ interpreter's persistent tail, which generated code does not need (see Part 6).
 ("md", """
 ## Part 4 · The generated C
 
-`helpers.emulator.generate_c` turns the `.tflite` into one C file in the spirit of TinyEngine:
+`helpers.engine.emulator.generate_c` turns the `.tflite` into one C file in the spirit of TinyEngine:
 weights, biases and requantisation multipliers as `const` arrays (flash), one static arena of the
 plan's size with every tensor at the plan's offset (SRAM), and a straight-line sequence of kernel
 calls with a marker before each operator. It is compiled with `ziglang`'s clang for the target's
@@ -237,7 +238,7 @@ trade-off of in-place execution. The same model also runs on the other core for 
 """),
 ("code", """
 xq = deploy.quantize_input(tfl, ds.x_test[:max(N_CHECK, 1)])
-ref = [kernels.reference_outputs(tfl, xq[i], engine="tflm").ravel() for i in range(len(xq))]
+ref = [deploy.reference_outputs(tfl, xq[i], engine="tflm").ravel() for i in range(len(xq))]
 other = "stm32f746zg" if target.core == "cortex-m4" else "stm32f412"
 t0 = time.time()
 emu = {}
@@ -294,8 +295,8 @@ counts of the emulated MobileNetV2 builds are deterministic, so they are part of
 ("code", """
 py_exact = {}
 for p in tqdm(resources.PLANS, desc="python kernels"):
-    py_exact[p] = all(np.array_equal(kernels.run(tfl, xq[i], plan=p).output.ravel(), ref[i]) for i in range(len(xq)))
-mb_py_exact = {p: np.array_equal(kernels.run(mb_tfl, mb_x, plan=p).output.ravel(), mb_ref) for p in resources.PLANS}
+    py_exact[p] = all(np.array_equal(interpreter.run(tfl, xq[i], plan=p).output.ravel(), ref[i]) for i in range(len(xq)))
+mb_py_exact = {p: np.array_equal(interpreter.run(mb_tfl, mb_x, plan=p).output.ravel(), mb_ref) for p in resources.PLANS}
 """),
 ("code", """
 # NBVAL_CHECK_OUTPUT

@@ -34,6 +34,8 @@ on subnets evaluated with inherited weights; the MCUNet evolution of
 :mod:`helpers.search` then searches it under the target's SRAM and flash.
 
 Taught in 05-once-for-all.
+
+May import: :mod:`helpers.spaces`, :mod:`helpers.methods.ofa_predictor`. TensorFlow lazily.
 """
 from __future__ import annotations
 
@@ -44,6 +46,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
+
+from helpers import spaces
+from helpers.methods.ofa_predictor import AccuracyPredictor, encode
+from helpers.spaces import make_divisible
 
 __all__ = ["Supernet", "Phase", "progressive_schedule", "no_ps_schedule", "SubnetSpace",
            "AccuracyPredictor", "encode", "TrainLog"]
@@ -58,7 +64,8 @@ class Phase:
     """One training phase: the choices subnets are sampled from, for ``epochs`` epochs.
 
     ``sample=False`` trains the full network only (phase 1 of progressive shrinking).
-    ``sort_channels``: sort expanded channels by importance when the phase starts."""
+    ``sort_channels``: sort expanded channels by importance when the phase starts.
+    Taught in 05-once-for-all."""
 
     name: str
     epochs: int
@@ -106,7 +113,9 @@ def no_ps_schedule(space, epochs) -> list:
 
 @dataclass
 class TrainLog:
-    """History of a supernet training: one row per epoch (phase, loss, seconds)."""
+    """History of a supernet training: one row per epoch (phase, loss, seconds).
+    Taught in 05-once-for-all.
+    """
 
     rows: list = field(default_factory=list)
 
@@ -142,11 +151,9 @@ class SubnetSpace:
         self.space = block_space
 
     def random(self, rng):
-        from helpers import spaces
         return spaces.BlockArch.random(rng, space=self.space)
 
     def from_json(self, s):
-        from helpers import spaces
         return spaces.from_json(s) if isinstance(s, str) else spaces.from_dict(s)
 
 
@@ -170,7 +177,6 @@ class Supernet:
                  seed: int = 0, directory=None, lr: float = 3e-3, kd_ratio: float = 1.0,
                  batch_size: int = 64):
         from dataclasses import replace
-        from helpers import spaces
         if not isinstance(space, spaces.BlockSpace):
             raise ValueError(f"space must be a helpers.spaces.BlockSpace, got "
                              f"{type(space).__name__}")
@@ -205,7 +211,6 @@ class Supernet:
 
     # ------------------------------------------------------------------ structure
     def _init_weights(self):
-        from helpers.spaces import make_divisible
         s = self.space
         rng = np.random.default_rng(self.seed)
         cin0 = self.input_shape[2]
@@ -277,7 +282,6 @@ class Supernet:
     # ------------------------------------------------------------ configs and archs
     def full_arch(self, resolution: int | None = None):
         """The largest subnet (every block, largest kernel and expansion)."""
-        from helpers import spaces
         r = max(self.resolutions) if resolution is None else int(resolution)
         return spaces.BlockArch(resolution=r, width=self.width, space=self.space,
                                 stages=[[(self.emax, self.kmax)] * self.dmax
@@ -285,7 +289,6 @@ class Supernet:
 
     def sample_arch(self, rng, phase: Phase | None = None):
         """A random subnet within ``phase``'s choices (default: the whole space)."""
-        from helpers import spaces
         if phase is None:
             return spaces.BlockArch.random(rng, space=self.space)
         r = int(rng.choice(self.resolutions))
@@ -563,7 +566,6 @@ class Supernet:
         """Standalone Keras model of subnet ``arch`` (``spaces.build``) carrying the
         inherited weights and BN statistics recalibrated on ``x_calib`` (or the given
         ``stats``). Taught in 05-once-for-all."""
-        from helpers import spaces
         if stats is None:
             if x_calib is None:
                 raise ValueError("extract needs x_calib (images for BN recalibration) or stats")
@@ -725,70 +727,3 @@ class Supernet:
 
     def to_dict(self) -> dict:
         return {**self._meta(), "n_params": self.n_params, "log": self.log.rows}
-
-
-# =========================================================================== predictor
-
-def encode(arch, space) -> np.ndarray:
-    """One-hot encoding of a subnet: per block slot kernel and expansion (zeros when
-    the block is skipped), per stage depth, and the resolution."""
-    feats = []
-    K, E, D = sorted(space.kernels), sorted(space.expansions), sorted(space.depths)
-    dmax = max(D)
-    for st in arch.stages:
-        feats += [float(len(st) == d) for d in D]
-        for bi in range(dmax):
-            if bi < len(st):
-                e, k = st[bi]
-                feats += [float(k == kk) for kk in K] + [float(e == ee) for ee in E]
-            else:
-                feats += [0.0] * (len(K) + len(E))
-    feats += [float(arch.resolution == r) for r in sorted(space.resolutions)]
-    return np.asarray(feats, np.float32)
-
-
-class AccuracyPredictor:
-    """Accuracy of a subnet from its encoding: ridge regression (``kind="ridge"``) or a
-    small MLP (``"mlp"``, OFA's choice) from scikit-learn. Taught in 05-once-for-all."""
-
-    KINDS = ("ridge", "mlp")
-
-    def __init__(self, space, kind: str = "ridge", seed: int = 0):
-        if kind not in self.KINDS:
-            raise ValueError(f"kind must be one of {self.KINDS}, got {kind!r}")
-        self.space, self.kind, self.seed = space, kind, int(seed)
-        self.model = None
-
-    def _new(self):
-        if self.kind == "ridge":
-            from sklearn.linear_model import RidgeCV
-            return RidgeCV(alphas=np.logspace(-3, 2, 12))
-        from sklearn.neural_network import MLPRegressor
-        return MLPRegressor(hidden_layer_sizes=(64, 64), alpha=1e-3, max_iter=3000,
-                            random_state=self.seed)
-
-    def fit(self, archs, accuracies) -> "AccuracyPredictor":
-        X = np.stack([encode(a, self.space) for a in archs])
-        y = np.asarray(accuracies, float)
-        if len(X) != len(y) or len(y) < 3:
-            raise ValueError("fit needs at least 3 (arch, accuracy) pairs of equal count")
-        self.model = self._new().fit(X, y)
-        return self
-
-    def predict(self, archs) -> np.ndarray:
-        if self.model is None:
-            raise ValueError("predictor is not fitted; call fit(archs, accuracies) first")
-        single = not isinstance(archs, (list, tuple))
-        X = np.stack([encode(a, self.space) for a in ([archs] if single else archs)])
-        p = self.model.predict(X)
-        return float(p[0]) if single else p
-
-    def cv_rmse(self, archs, accuracies, folds: int = 5) -> float:
-        """Root-mean-square error of k-fold cross-validated predictions."""
-        from sklearn.model_selection import KFold
-        X = np.stack([encode(a, self.space) for a in archs])
-        y = np.asarray(accuracies, float)
-        pred = np.zeros_like(y)
-        for tr, te in KFold(folds, shuffle=True, random_state=self.seed).split(X):
-            pred[te] = self._new().fit(X[tr], y[tr]).predict(X[te])
-        return float(np.sqrt(np.mean((pred - y) ** 2)))

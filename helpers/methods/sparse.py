@@ -2,7 +2,7 @@
 
 Taught in 03-sparse-pruning (SpArSe, Fedorov et al. 2019).  The search engine
 itself (Bayesian optimisation with random scalarisations on the shared trial
-store) is :class:`helpers.search.BayesianOracle` / :func:`helpers.search.bayesian_optimization`;
+store) is :class:`helpers.search.oracles.BayesianOracle` / :func:`helpers.search.bayesian_optimization`;
 this module provides what is specific to SpArSe:
 
 * **Objectives** (SpArSe section 3):
@@ -37,19 +37,25 @@ this module provides what is specific to SpArSe:
   (structured pruning: widths written back into the architecture).
 
 Importing this module does not import TensorFlow.
+
+May import: :mod:`helpers.data`, :mod:`helpers.spaces`, :mod:`helpers.tflite_io`,
+:mod:`helpers.resources`, :mod:`helpers.train`, :mod:`helpers.prune`, :mod:`helpers.search.objectives`.
 """
 from __future__ import annotations
 
-import dataclasses
 import json
 import math
-import time
 from dataclasses import dataclass, field
 
 import numpy as np
 
+from helpers import data as D
+from helpers import prune as P
 from helpers import resources as R
 from helpers import spaces as S
+from helpers import tflite_io
+from helpers import train as T
+from helpers.search.objectives import chebyshev_simplex, lambdas_simplex
 
 __all__ = ["WorkingMemory", "working_memory", "ModelSize", "model_size", "SparseSpace",
            "SparseCandidate", "apply_widths", "arch_from_dict_unchecked", "arch_model_size", "candidate_resources", "SparseEvaluator",
@@ -193,7 +199,6 @@ def _finish(rows, source) -> ModelSize:
 
 
 def _model_size_tflite(b) -> ModelSize:
-    from helpers import tflite_io
     m = tflite_io.read(b)
     rows = []
     seen = set()
@@ -248,31 +253,6 @@ def model_size(obj) -> ModelSize:
     if hasattr(obj, "layers") and hasattr(obj, "get_weights"):
         return _model_size_keras(obj)
     raise ValueError(f"model_size: expected .tflite bytes or a Keras model; got {type(obj).__name__}")
-
-
-# ==================================================================== scalarisation
-def lambdas_simplex(rng: np.random.Generator, k: int) -> np.ndarray:
-    """SpArSe / Paria et al. (2019) random scalarisation weights: λ uniform on the simplex.
-
-    (Dirichlet(1, ..., 1): non-negative, summing to 1.)  Taught in 03-sparse-pruning.
-    """
-    if not isinstance(rng, np.random.Generator):
-        raise ValueError("rng must be a numpy.random.Generator")
-    if int(k) < 1:
-        raise ValueError(f"k must be >= 1; got {k}")
-    return rng.dirichlet(np.ones(int(k)))
-
-
-def chebyshev_simplex(normalised, lambdas) -> np.ndarray:
-    """Chebyshev scalarisation ``max_i λ_i n_i`` (minimise) of normalised objectives.
-
-    Taught in 03-sparse-pruning.
-    """
-    n = np.asarray(normalised, float)
-    lam = np.asarray(lambdas, float)
-    if n.shape[-1] != lam.shape[-1]:
-        raise ValueError(f"normalised has {n.shape[-1]} objectives, lambdas {lam.shape[-1]}")
-    return np.max(n * lam, axis=-1)
 
 
 # ==================================================================== the space
@@ -631,21 +611,6 @@ def candidate_resources(cand: SparseCandidate, input_shape, num_classes, *, exac
 
 
 # ==================================================================== training
-_DATA_CACHE: dict = {}
-
-
-def _load_data(name, n_train, n_val, seed):
-    key = (name, n_train, n_val, seed)
-    if key not in _DATA_CACHE:
-        from helpers import data as D
-        d = D.load(name, seed=seed)
-        if n_train or n_val:
-            d = d.subset(n_train or None, n_val or None, seed=seed)
-        _DATA_CACHE.clear()
-        _DATA_CACHE[key] = d
-    return _DATA_CACHE[key]
-
-
 def train_candidate(cand: SparseCandidate, data, *, epochs: int = 1, batch_size: int = 64,
                     seed: int = 0, max_seconds: float | None = None, progress: bool = False):
     """Build, train with the candidate's pruning, return ``(model, info)``.
@@ -659,8 +624,6 @@ def train_candidate(cand: SparseCandidate, data, *, epochs: int = 1, batch_size:
     """
     import tensorflow as tf
 
-    from helpers import prune as P
-    from helpers import train as T
     tf.get_logger().setLevel("ERROR")  # one new model per trial: retracing notices are expected
     model = S.build(cand.arch, data.input_shape, data.num_classes, seed=seed)
     cbs = []
@@ -696,7 +659,7 @@ def train_candidate(cand: SparseCandidate, data, *, epochs: int = 1, batch_size:
 
 @dataclass
 class SparseEvaluator:
-    """``evaluate(candidate, trial_seed) -> dict`` for :mod:`helpers.search` (picklable).
+    """``evaluate(candidate, trial_seed) -> dict`` for the search drivers (picklable).
 
     Trains the candidate with its pruning on ``dataset`` (``n_train`` /
     ``n_val`` stratified subsets, 0 = all) for ``epochs`` and returns the three
@@ -717,7 +680,7 @@ class SparseEvaluator:
 
     def data(self):
         """The (cached) dataset the trials train on."""
-        return _load_data(self.dataset, self.n_train, self.n_val, self.data_seed)
+        return D.load_cached(self.dataset, self.n_train, self.n_val, self.data_seed)
 
     def __call__(self, cand: SparseCandidate, seed: int) -> dict:
         import keras

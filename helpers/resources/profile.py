@@ -1,0 +1,122 @@
+"""One profile object for an architecture or a ``.tflite``: MACs, params, flash, peak SRAM, per layer.
+
+Taught in 00-overview. :func:`profile` returns a :class:`Profile` with a printed summary, a
+per-layer table and dict export. May import: the other :mod:`helpers.resources` modules,
+:mod:`helpers.tflite_io`.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from helpers.resources.flash import flash_bytes
+from helpers.resources.graph import KERNELS_ASSUMED, PLANS, Graph, graph_from_layers, graph_from_tflite
+from helpers.resources.planners import MemoryPlan, plan as _plan
+
+# ============================================================================== profile
+
+@dataclass
+class Profile:
+    """Resources of one network (MLTK-profiler style result object).
+
+    ``peak_sram``: activation bytes under ``plan`` (TFLM arena head for "tflm");
+    ``flash_bytes``: estimated size of the int8 ``.tflite`` (see
+    :func:`flash_bytes`, ``flash`` has the parts); ``macs`` / ``params``: totals;
+    ``layers``: one dict per operator (see :meth:`table`); ``kernels``: the
+    scratch-buffer assumptions used. Taught in 00-overview.
+    """
+
+    name: str
+    plan: str
+    peak_sram: int
+    flash_bytes: int
+    macs: int
+    params: int
+    flash: dict
+    layers: list
+    kernels: dict
+    memory_plan: MemoryPlan | None = None
+    input_shape: tuple = ()
+    num_classes: int = 0
+
+    def summary(self) -> str:
+        lines = [f"Profile of {self.name or 'model'} (plan '{self.plan}')",
+                 f"  MACs         {self.macs:>12,}",
+                 f"  parameters   {self.params:>12,}",
+                 f"  flash        {self.flash_bytes:>12,} B  (weights {self.flash['weights']:,}"
+                 f" + biases {self.flash['biases']:,} + quant {self.flash['quant']:,}"
+                 f" + graph {self.flash['graph']:,} + fixed {self.flash['overhead']:,})",
+                 f"  peak SRAM    {self.peak_sram:>12,} B  (activations + scratch, 16-B aligned)",
+                 f"  operators    {len(self.layers):>12}"]
+        return "\n".join(lines)
+
+    def __str__(self) -> str:
+        return self.summary()
+
+    def __repr__(self) -> str:
+        return (f"Profile(plan={self.plan!r}, peak_sram={self.peak_sram}, "
+                f"flash_bytes={self.flash_bytes}, macs={self.macs}, params={self.params})")
+
+    def table(self):
+        """Per-operator pandas DataFrame: op, name, output shape, MACs, params,
+        weight bytes, scratch bytes, live bytes at that step of the plan."""
+        import pandas as pd
+        return pd.DataFrame(self.layers)
+
+    def to_dict(self) -> dict:
+        return {"name": self.name, "plan": self.plan, "peak_sram": self.peak_sram,
+                "flash_bytes": self.flash_bytes, "macs": self.macs, "params": self.params,
+                "flash": dict(self.flash), "input_shape": list(self.input_shape),
+                "num_classes": self.num_classes, "layers": [dict(r) for r in self.layers],
+                "kernels": dict(self.kernels)}
+
+
+def _to_graph(obj, input_shape, num_classes) -> tuple[Graph, str]:
+    if isinstance(obj, Graph):
+        return obj, obj.name
+    if hasattr(obj, "layers") and hasattr(obj, "to_dict") and hasattr(obj, "mutate"):
+        if input_shape is None or num_classes is None:
+            raise ValueError("profile(arch): input_shape=(H, W, C) and num_classes are required "
+                             "for an architecture")
+        return graph_from_layers(obj.layers(input_shape, num_classes)), obj.space_name
+    if isinstance(obj, (bytes, bytearray, memoryview)) or hasattr(obj, "tensors"):
+        return graph_from_tflite(obj), "tflite"
+    if hasattr(obj, "inputs") and hasattr(obj, "layers") and hasattr(obj, "get_config"):
+        raise ValueError("profile(keras_model): convert it first with "
+                         "helpers.deploy.to_tflite_int8(model, data) and profile the bytes, or "
+                         "profile the architecture it was built from")
+    raise ValueError(f"profile: expected an architecture (helpers.spaces), .tflite bytes, "
+                     f"a parsed TFLiteModel or a Graph; got {type(obj).__name__}")
+
+
+def profile(arch_or_model, input_shape=None, num_classes=None, plan: str = "tflm",
+            table: bool = True) -> Profile:
+    """Profile an architecture (no TensorFlow, ~1 ms) or a ``.tflite``.
+
+    ``arch_or_model``: a :mod:`helpers.spaces` architecture (give ``input_shape``
+    and ``num_classes``), ``.tflite`` bytes / parsed model, or a :class:`Graph`.
+    ``plan``: "tflm", "reordered" or "inplace" (see module docstring).
+    ``table=False`` skips the per-layer rows (a little faster in searches).
+
+    Taught in 00-overview and 02-aging-evolution.
+    """
+    if plan not in PLANS:
+        raise ValueError(f"plan={plan!r} unknown; allowed: {', '.join(PLANS)}")
+    g, name = _to_graph(arch_or_model, input_shape, num_classes)
+    mp = _plan(g, plan)
+    fl = flash_bytes(g)
+    rows = []
+    if table:
+        step = {oi: p for p, oi in enumerate(mp.order)}
+        for op in g.ops:
+            t = g.tensors[op.outputs[0]]
+            wb = sum(g.tensors[i].nbytes for i in op.inputs if i >= 0 and g.tensors[i].const)
+            rows.append({"op": op.index, "opcode": op.opcode, "name": op.name,
+                         "output_shape": tuple(t.shape), "macs": op.macs, "params": op.params,
+                         "weight_bytes": wb, "scratch_bytes": sum(op.scratch),
+                         "step": step[op.index], "live_bytes": mp.live_bytes[step[op.index]]})
+    used = {op.opcode for op in g.ops}
+    kernels = {k: v for k, v in KERNELS_ASSUMED.items() if k in used}
+    return Profile(name=name, plan=plan, peak_sram=mp.peak_bytes, flash_bytes=fl["total"],
+                   macs=g.macs, params=g.params, flash=fl, layers=rows, kernels=kernels,
+                   memory_plan=mp, input_shape=tuple(input_shape or ()),
+                   num_classes=int(num_classes or 0))
