@@ -54,6 +54,42 @@ class PresetError(ValueError):
     """
 
 
+class RunFolderError(ValueError):
+    """A run folder whose ``run.json`` is unreadable (truncated, corrupt, not a mapping)."""
+
+
+class _UniqueKeyLoader(yaml.SafeLoader):
+    """``yaml.SafeLoader`` that refuses a key given twice in one mapping (at any level)
+    instead of silently keeping the last value."""
+
+    def construct_mapping(self, node, deep=False):
+        if isinstance(node, yaml.MappingNode):
+            seen: dict = {}
+            for key_node, _ in node.value:
+                if key_node.tag == "tag:yaml.org,2002:merge":
+                    continue  # "<<: *anchor" merges may be overridden, by design
+                key = self.construct_object(key_node, deep=True)
+                try:
+                    first = seen.get(key)
+                except TypeError:  # unhashable key: the base class reports it
+                    continue
+                if first is not None:
+                    raise yaml.constructor.ConstructorError(
+                        "while constructing a mapping", node.start_mark,
+                        f"found duplicate key {key!r} (first given on line {first + 1})",
+                        key_node.start_mark)
+                seen[key] = key_node.start_mark.line
+        return super().construct_mapping(node, deep=deep)
+
+
+def _yaml_error(exc: yaml.YAMLError) -> str:
+    """One line for a YAML error: the problem and where (line, column)."""
+    problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
+    mark = getattr(exc, "problem_mark", None)
+    where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark is not None else ""
+    return f"{problem}{where}"
+
+
 def notebooks(nb_dir: Path = NOTEBOOKS) -> list[Path]:
     """The numbered notebooks, in order (``NN-name.ipynb``). Taught in the README."""
     return sorted(p for p in Path(nb_dir).glob("[0-9][0-9]-*.ipynb"))
@@ -109,9 +145,9 @@ def load_preset(name: str, presets_dir: Path = PRESETS) -> dict[str, dict]:
         known = sorted(p.stem for p in Path(presets_dir).glob("*.yaml"))
         raise PresetError(f"unknown preset {name!r}; PRESET must be one of {known}")
     try:
-        data = yaml.safe_load(path.read_text()) or {}
+        data = yaml.load(path.read_text(), Loader=_UniqueKeyLoader) or {}
     except yaml.YAMLError as exc:
-        raise PresetError(f"preset {path.name} is not valid YAML: {exc}") from exc
+        raise PresetError(f"preset {path.name} is not valid YAML: {_yaml_error(exc)}") from exc
     if not isinstance(data, dict):
         raise PresetError(f"preset {path.name} must map notebook names to settings")
     out = {}
@@ -124,10 +160,37 @@ def load_preset(name: str, presets_dir: Path = PRESETS) -> dict[str, dict]:
         if not isinstance(params, dict) or not isinstance(expect, dict):
             raise PresetError(f"preset {path.name}: {nb!r}: 'parameters' and 'expect' must be mappings")
         for key, rng in expect.items():
-            if not (isinstance(rng, list) and len(rng) == 2):
-                raise PresetError(f"preset {path.name}: {nb}: expect.{key} must be [low, high]")
+            _check_range(rng, f"preset {path.name}: {nb}: expect.{key}")
         out[str(nb)] = {"parameters": params, "expect": expect}
     return out
+
+
+def _is_number(v) -> bool:
+    import math
+    return isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)
+
+
+def _check_range(rng, where: str) -> None:
+    """An expected figure: ``[low, high]`` numbers with low <= high, or ``[v, v]`` for an
+    exact boolean / string value (what :func:`check_expectations` compares)."""
+    allowed = ("allowed: [low, high] with numbers low <= high, or [true, true] / [false, false] / "
+               "['text', 'text'] for an exact value")
+    if not (isinstance(rng, list) and len(rng) == 2):
+        raise PresetError(f"{where} is {rng!r}, not a two-element list; {allowed}")
+    low, high = rng
+    if _is_number(low) and _is_number(high):
+        if low > high:
+            raise PresetError(f"{where} is {rng!r}: low > high (an unordered range); "
+                              f"write [{high}, {low}]")
+        return
+    if isinstance(low, (bool, str)) and type(low) is type(high) and low == high:
+        return
+    hint = ""
+    for v in rng:
+        if isinstance(v, str) and _is_number(resolve_cli_value(v)):
+            hint = f" (YAML reads {v!r} as text: write it with a dot and a signed exponent, e.g. 1.0e+3)"
+            break
+    raise PresetError(f"{where} is {rng!r}; {allowed}{hint}")
 
 
 def resolve(preset: str, selector: str | None = None, overrides: dict | None = None,
@@ -202,7 +265,69 @@ def sanitize(path: Path) -> None:
         if cell.cell_type == "code":
             cell.outputs = nbformat.from_dict(walk(cell.outputs))
     nb.metadata["kernelspec"] = {"display_name": "Python 3", "language": "python", "name": "python3"}
-    nbformat.write(nb, path)
+    _atomic_write(Path(path), nbformat.writes(nb) + "\n")
+
+
+def _atomic_write(path: Path, text: str) -> None:
+    """Write ``text`` to ``path`` via a temporary file in the same folder and ``os.replace``:
+    a full disk or a kill leaves the old file intact, never a truncated one."""
+    import tempfile
+
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as f:
+            f.write(text)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        try:
+            os.unlink(tmp)
+        except OSError:
+            pass
+        raise
+
+
+def write_run_json(run_dir: Path, meta: dict) -> None:
+    """``run_dir/run.json``, written atomically (see :func:`_atomic_write`)."""
+    _atomic_write(Path(run_dir) / "run.json", json.dumps(meta, indent=1) + "\n")
+
+
+def read_run_json(run_dir: Path) -> dict:
+    """The ``run.json`` of a run folder; one clear error line if it is missing or corrupt."""
+    meta_path = Path(run_dir) / "run.json"
+    if not meta_path.is_file():
+        raise FileNotFoundError(f"{run_dir} has no run.json: not a run folder")
+    try:
+        meta = json.loads(meta_path.read_text(encoding="utf-8"))
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        detail = (f"{exc.msg} at line {exc.lineno}, column {exc.colno}"
+                  if isinstance(exc, json.JSONDecodeError) else "not UTF-8 text")
+        raise RunFolderError(f"{meta_path} is truncated or corrupt ({detail}); it cannot be "
+                             "resumed or published from: restore it or start a new run") from None
+    if not isinstance(meta, dict) or not isinstance(meta.get("notebooks", {}), dict):
+        raise RunFolderError(f"{meta_path} is not a run record (expected a mapping with a "
+                             "'notebooks' mapping)")
+    return meta
+
+
+def _kernel_manager_class():
+    """jupyter_client's kernel manager, minus the SIGINT it sends a kernel before shutting
+    it down (``_async_shutdown_kernel`` interrupts first). The runner shuts a kernel down
+    only after its notebook finished or failed, so the interrupt has nothing to stop; it
+    only makes ipykernel log a spurious "[IPKernelApp] ERROR | KeyboardInterrupt caught
+    in kernel" when it lands while the kernel is still handling a message."""
+    from jupyter_client.manager import AsyncKernelManager
+
+    class QuietShutdownKernelManager(AsyncKernelManager):
+        async def _async_interrupt_kernel(self) -> None:
+            if self.shutting_down:
+                return
+            await super()._async_interrupt_kernel()
+
+        interrupt_kernel = _async_interrupt_kernel
+
+    return QuietShutdownKernelManager
 
 
 def execute(path: Path, out_dir: Path, parameters: dict, *, log: bool = False) -> tuple[Path, float]:
@@ -216,17 +341,51 @@ def execute(path: Path, out_dir: Path, parameters: dict, *, log: bool = False) -
     env_before = os.environ.get("TINYNAS_RUN_DIR")
     os.environ["TINYNAS_RUN_DIR"] = str(out_dir.resolve())
     t0 = time.time()
+    error: BaseException | None = None
     try:
         pm.execute_notebook(str(path), str(out), parameters=parameters, kernel_name="python3",
-                            cwd=str(path.parent), progress_bar=False, log_output=log)
+                            cwd=str(path.parent), progress_bar=False, log_output=log,
+                            kernel_manager_class=_kernel_manager_class())
+    except BaseException as exc:
+        error = exc
+        raise
     finally:
         if env_before is None:
             os.environ.pop("TINYNAS_RUN_DIR", None)
         else:
             os.environ["TINYNAS_RUN_DIR"] = env_before
         if out.exists():
-            sanitize(out)
+            try:
+                sanitize(out)
+            except Exception as exc:  # e.g. the notebook was truncated by a full disk
+                if error is None:
+                    raise
+                # cleanup must not mask the real error: keep it, note this one
+                error.add_note(f"(then cleaning {out} failed too: {type(exc).__name__}: "
+                               f"{_first_line(exc)})")
     return out, time.time() - t0
+
+
+def _first_line(exc: BaseException) -> str:
+    return next((ln.strip() for ln in str(exc).splitlines() if ln.strip()), "")
+
+
+def describe_failure(exc: BaseException, stem: str, executed: Path | None = None) -> str:
+    """One line saying why notebook ``stem`` failed.
+
+    For an error raised by a cell (papermill's ``PapermillExecutionError``): the
+    exception type and message, the cell's index in the executed notebook and its
+    execution count, and the executed notebook's path. Otherwise the exception type
+    and the first non-empty line of its message (plus any notes, e.g. a cleanup that
+    failed after it).
+    """
+    where = f"; executed notebook: {executed}" if executed is not None else ""
+    if hasattr(exc, "ename") and hasattr(exc, "cell_index"):
+        evalue = " ".join(str(exc.evalue or "").split())
+        return (f"{stem}: {exc.ename}: {evalue} (cell In [{exc.exec_count}], index {exc.cell_index})"
+                f"{where}")
+    notes = " ".join(getattr(exc, "__notes__", []) or [])
+    return f"{stem}: {type(exc).__name__}: {_first_line(exc)}" + (f" {notes}" if notes else "") + where
 
 
 def check_expectations(figures: dict, expect: dict) -> list[str]:
@@ -277,10 +436,7 @@ def run(preset: str = "default", selector: str | None = None, overrides: dict | 
             raise PresetError("a resumed run keeps its recorded notebooks and parameters; "
                               "give no --nb, -p or --out with --resume")
         run_dir = Path(resume)
-        meta_path = run_dir / "run.json"
-        if not meta_path.is_file():
-            raise FileNotFoundError(f"{run_dir} has no run.json: not a run folder")
-        meta = json.loads(meta_path.read_text())
+        meta = read_run_json(run_dir)
         finished = meta.get("wall_seconds", {})
         try:  # the preset's expectations, if it still exists
             expects = {nb: e["expect"] for nb, e in load_preset(meta.get("preset", ""), presets_dir).items()}
@@ -308,14 +464,15 @@ def run(preset: str = "default", selector: str | None = None, overrides: dict | 
         run_dir.mkdir(parents=True, exist_ok=True)
         meta = {"preset": preset, "started": stamp, "versions": package_versions(),
                 "notebooks": {p.stem: params for p, params, _ in plan}}
-    (run_dir / "run.json").write_text(json.dumps(meta, indent=1) + "\n")
+    write_run_json(run_dir, meta)
     failures = []
     for path, params, expect in plan:
         print(f"--> {path.stem} {params or ''}", flush=True)
         try:
             _, secs = execute_fn(path, run_dir, params, log=log)
         except Exception as exc:  # keep going: report every notebook
-            failures.append(f"{path.stem}: {type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}")
+            executed = run_dir / path.name
+            failures.append(describe_failure(exc, path.stem, executed if executed.exists() else None))
             print(f"    FAILED ({failures[-1]})", flush=True)
             continue
         meta.setdefault("wall_seconds", {})[path.stem] = round(secs, 1)
@@ -326,7 +483,7 @@ def run(preset: str = "default", selector: str | None = None, overrides: dict | 
             meta.setdefault("expectations_missed", {})[path.stem] = missed
             print("    the preset's expected ranges: " + ("all met" if not missed else
                   "MISSED " + "; ".join(missed)), flush=True)
-        (run_dir / "run.json").write_text(json.dumps(meta, indent=1) + "\n")  # a resume skips it
+        write_run_json(run_dir, meta)  # a resume skips it
     print(f"\nrun folder: {run_dir}\n")
     print(figures_table(run_dir))
     if failures:
@@ -352,10 +509,7 @@ def publish(selector: str | None = None, from_run: Path | None = None, nb_dir: P
         import nbformat
 
         from_run = Path(from_run)
-        meta_path = from_run / "run.json"
-        if not meta_path.is_file():
-            raise FileNotFoundError(f"{from_run} has no run.json: not a run folder")
-        meta = json.loads(meta_path.read_text())
+        meta = read_run_json(from_run)
         for path in select(selector, nb_dir):
             executed = from_run / path.name
             if path.stem not in meta.get("notebooks", {}) or not executed.is_file():
@@ -381,10 +535,47 @@ def publish(selector: str | None = None, from_run: Path | None = None, nb_dir: P
         print(f"published {path.name} ({secs:.0f} s); run folder {out}")
 
 
-def _parse_overrides(pairs: list[list[str]] | None) -> dict:
-    out = {}
+def resolve_cli_value(value: str):
+    """A ``-p NAME VALUE`` value, exactly as papermill's CLI reads it
+    (``papermill.cli._resolve_type``): "True" / "False" / "None", else an int if
+    ``int(value)`` accepts it, else a float if ``float(value)`` does, else the string.
+    So ``010`` is 10, ``0x10`` and ``no`` stay strings, ``1e3`` is 1000.0."""
+    if value == "True":
+        return True
+    if value == "False":
+        return False
+    if value == "None":
+        return None
+    try:
+        return int(value)
+    except ValueError:
+        pass
+    try:
+        return float(value)
+    except ValueError:
+        return value
+
+
+def _parse_overrides(pairs: list[list[str]] | None, yaml_texts: list[str] | None = None,
+                     raw_pairs: list[list[str]] | None = None) -> dict:
+    """Command-line parameters in papermill's order: ``-y`` YAML mappings, then
+    ``-p NAME VALUE`` (:func:`resolve_cli_value`), then ``-r NAME VALUE`` (raw strings)."""
+    from papermill.iorw import NoDatesSafeLoader
+
+    out: dict = {}
+    for text in yaml_texts or []:
+        try:
+            data = yaml.load(text, Loader=NoDatesSafeLoader) or {}
+        except yaml.YAMLError as exc:
+            raise PresetError(f"-y {text!r} is not valid YAML: {_yaml_error(exc)}") from None
+        if not isinstance(data, dict):
+            raise PresetError(f"-y {text!r} must be a YAML mapping of parameter names to values, "
+                              f"e.g. -y '{{EPOCHS: 2}}'")
+        out.update(data)
     for name, value in pairs or []:
-        out[name] = yaml.safe_load(value)
+        out[name] = resolve_cli_value(value)
+    for name, value in raw_pairs or []:
+        out[name] = value
     return out
 
 
@@ -395,7 +586,13 @@ def main(argv: list[str] | None = None) -> None:
     r = sub.add_parser("run", help="execute notebooks into runs/<timestamp>-<preset>/")
     r.add_argument("--preset", default="default")
     r.add_argument("--nb", default=None, help="notebook number(s) or name(s), comma separated")
-    r.add_argument("-p", "--parameter", nargs=2, action="append", metavar=("NAME", "VALUE"))
+    r.add_argument("-p", "--parameter", nargs=2, action="append", metavar=("NAME", "VALUE"),
+                   help="a parameter, read like papermill's -p: True/False/None, int, float, "
+                        "else a string")
+    r.add_argument("-y", "--parameters-yaml", action="append", metavar="YAML",
+                   help="parameters as a YAML mapping, like papermill's -y")
+    r.add_argument("-r", "--parameter-raw", nargs=2, action="append", metavar=("NAME", "VALUE"),
+                   help="a parameter kept as a string, like papermill's -r")
     r.add_argument("--out", default=None, help="run folder (must be new or empty)")
     r.add_argument("--resume", default=None, metavar="RUN_DIR",
                    help="continue an interrupted run folder: its unfinished notebooks, same parameters")
@@ -408,13 +605,15 @@ def main(argv: list[str] | None = None) -> None:
     args = ap.parse_args(argv)
     try:
         if args.cmd == "run":
-            run(args.preset, args.nb, _parse_overrides(args.parameter), args.out, resume=args.resume)
+            run(args.preset, args.nb,
+                _parse_overrides(args.parameter, args.parameters_yaml, args.parameter_raw),
+                args.out, resume=args.resume)
         elif args.cmd == "table":
             path = Path(args.run_dir) if args.run_dir else latest_run()
             print(figures_table(path))
         elif args.cmd == "publish":
             publish(args.nb, args.from_run)
-    except (PresetError, FileExistsError, FileNotFoundError) as exc:
+    except (PresetError, RunFolderError, FileExistsError, FileNotFoundError) as exc:
         raise SystemExit(f"error: {exc}")
 
 

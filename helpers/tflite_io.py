@@ -23,8 +23,9 @@ from typing import Any
 
 import numpy as np
 
-__all__ = ["TFLiteFormatError", "TFLiteTensor", "TFLiteOp", "TFLiteModel", "read",
-           "validate", "opcode_name", "DTYPES"]
+__all__ = ["TFLiteFormatError", "TFLiteNotInt8Error", "TFLiteTensor", "TFLiteOp", "TFLiteModel",
+           "read", "validate", "check_operators", "require_int8", "opcode_name", "DTYPES",
+           "MAX_TENSOR_ELEMENTS"]
 
 
 class TFLiteFormatError(ValueError):
@@ -98,6 +99,11 @@ class TFLiteTensor:
     def is_constant(self) -> bool:
         return self.data is not None
 
+    @property
+    def is_float(self) -> bool:
+        """A floating-point tensor (float16/32/64): the model is not int8-quantised."""
+        return self.type_name in _FLOAT_TYPES
+
     def __repr__(self) -> str:
         kind = "const" if self.is_constant else "act"
         return (f"TFLiteTensor({self.index}, {self.name!r}, shape={self.shape}, "
@@ -109,7 +115,8 @@ class TFLiteOp:
     """One operator: ``opcode`` like ``"CONV_2D"``, tensor indices (``-1`` = absent
     optional input) and ``options``, the builtin options as a dict with snake_case
     keys and enum values as names (``padding="SAME"``,
-    ``fused_activation_function="RELU"``). Taught in 06-deployment."""
+    ``fused_activation_function="RELU"``); ``options_type`` names their table
+    (``"Conv2DOptions"``, empty when the operator has none). Taught in 06-deployment."""
 
     index: int
     opcode: str
@@ -119,6 +126,7 @@ class TFLiteOp:
     version: int = 1
     builtin_code: int = -1
     custom_code: str | None = None
+    options_type: str = ""  # the BuiltinOptions union member, e.g. "Conv2DOptions"
 
     def __repr__(self) -> str:
         return f"TFLiteOp({self.index}, {self.opcode}, in={self.inputs}, out={self.outputs})"
@@ -144,6 +152,14 @@ class TFLiteModel:
     size: int = 0
     buffer_bytes: int = 0
     metadata_names: list = field(default_factory=list)
+
+    @property
+    def tensor_types(self) -> dict:
+        """``{type name: number of tensors}``, e.g. ``{"INT8": 20, "INT32": 4}``."""
+        out: dict[str, int] = {}
+        for t in self.tensors:
+            out[t.type_name] = out.get(t.type_name, 0) + 1
+        return out
 
     def consumers(self, tensor_index: int) -> list:
         """Indices of ops that read ``tensor_index``."""
@@ -252,8 +268,11 @@ def _check_header(buf: bytes) -> None:
 def read(tflite_bytes, subgraph: int = 0) -> TFLiteModel:
     """Parse a ``.tflite`` flatbuffer (bytes, bytearray, or a path) into a :class:`TFLiteModel`.
 
-    Taught in 06-deployment. Raises :class:`TFLiteFormatError` (``ValueError``)
-    on corrupt or truncated bytes, and ``ValueError`` for a bad ``subgraph``.
+    Taught in 06-deployment. Every offset, vector length and string read from the
+    file is bounds-checked against the file (see :class:`_Reader`), so corrupt or
+    truncated bytes raise :class:`TFLiteFormatError` (``ValueError``) naming the
+    field, never ``IndexError`` / ``struct.error`` / ``UnicodeDecodeError``, and no
+    allocation exceeds the file's own size. A bad ``subgraph`` raises ``ValueError``.
     """
     if isinstance(tflite_bytes, TFLiteModel):
         return tflite_bytes
@@ -267,34 +286,220 @@ def read(tflite_bytes, subgraph: int = 0) -> TFLiteModel:
                         f"{type(tflite_bytes).__name__}")
     buf = bytes(tflite_bytes)
     _check_header(buf)
-    fb = _schema()
+    r = _Reader(buf)
     try:
-        raw = fb.Model.GetRootAsModel(buf, 0)
-        m = fb.ModelT.InitFromObj(raw)
-    except Exception as e:  # flatbuffers raises IndexError/struct.error/... on bad offsets
-        raise TFLiteFormatError(f"tflite_bytes: flatbuffer does not parse "
-                                f"({type(e).__name__}: {e}); corrupt or truncated file") from e
-    try:
-        return _convert(m, buf, subgraph)
+        root = r.table(int.from_bytes(buf[0:4], "little"), "the root Model table")
+        subgraphs = root.tables(_F_MODEL_SUBGRAPHS, "Model.subgraphs")
     except TFLiteFormatError:
         raise
-    except ValueError:
+    except Exception as e:  # defensive: the checks above should leave nothing else
+        raise TFLiteFormatError(f"tflite_bytes: flatbuffer does not parse "
+                                f"({type(e).__name__}: {e}); corrupt or truncated file") from e
+    if not subgraphs:
+        raise TFLiteFormatError("tflite_bytes: model has no subgraphs")
+    if isinstance(subgraph, bool) or not isinstance(subgraph, (int, np.integer)) \
+            or not (0 <= subgraph < len(subgraphs)):
+        raise ValueError(f"subgraph={subgraph!r} out of range; model has {len(subgraphs)} "
+                         f"subgraph(s) (allowed 0..{len(subgraphs) - 1})")
+    try:
+        return _convert(r, root, subgraphs, int(subgraph))
+    except TFLiteFormatError:
         raise
-    except Exception as e:
+    except Exception as e:  # defensive (MemoryError included): never leak another type
         raise TFLiteFormatError(f"tflite_bytes: inconsistent model structure "
                                 f"({type(e).__name__}: {e})") from e
 
 
-def _convert(m, buf: bytes, subgraph: int) -> TFLiteModel:
-    subgraphs = m.subgraphs or []
-    if not subgraphs:
-        raise TFLiteFormatError("tflite_bytes: model has no subgraphs")
-    if not (0 <= subgraph < len(subgraphs)):
-        raise ValueError(f"subgraph={subgraph} out of range; model has {len(subgraphs)} "
-                         f"subgraph(s) (allowed 0..{len(subgraphs) - 1})")
+# Field ids of the TFLite schema (tensorflow/lite/schema/schema.fbs); a field's
+# vtable slot is 4 + 2 * id. Flatbuffers schemas never renumber fields.
+_F_MODEL_VERSION, _F_MODEL_OPCODES, _F_MODEL_SUBGRAPHS, _F_MODEL_DESCRIPTION, \
+    _F_MODEL_BUFFERS, _F_MODEL_METADATA = 0, 1, 2, 3, 4, 6
+_F_SG_TENSORS, _F_SG_INPUTS, _F_SG_OUTPUTS, _F_SG_OPERATORS = 0, 1, 2, 3
+_F_T_SHAPE, _F_T_TYPE, _F_T_BUFFER, _F_T_NAME, _F_T_QUANT, _F_T_VARIABLE = 0, 1, 2, 3, 4, 5
+_F_Q_SCALE, _F_Q_ZERO_POINT, _F_Q_DIM = 2, 3, 6
+_F_OP_OPCODE, _F_OP_INPUTS, _F_OP_OUTPUTS, _F_OP_OPTIONS_TYPE, _F_OP_OPTIONS = 0, 1, 2, 3, 4
+_F_OC_DEPRECATED, _F_OC_CUSTOM, _F_OC_VERSION, _F_OC_BUILTIN = 0, 1, 2, 3
+_F_BUF_DATA, _F_BUF_OFFSET, _F_BUF_SIZE = 0, 1, 2
+_F_MD_NAME = 0
+
+#: Largest tensor :func:`read` accepts, in elements. TFLite's C API counts tensor
+#: elements and bytes in 32-bit ints, so a bigger shape can only come from a corrupt file
+#: (and would make every planner / kernel allocate absurd amounts).
+MAX_TENSOR_ELEMENTS = 2 ** 31 - 1
+
+
+class _Reader:
+    """Bounds-checked primitive reads of one flatbuffer (little-endian)."""
+
+    __slots__ = ("buf", "n")
+
+    def __init__(self, buf: bytes):
+        self.buf, self.n = buf, len(buf)
+
+    def need(self, pos: int, size: int, what: str) -> None:
+        if pos < 0 or size < 0 or pos + size > self.n:
+            raise TFLiteFormatError(f"tflite_bytes: {what} at byte {pos} (+{size}) lies outside "
+                                    f"the {self.n}-byte file (truncated or corrupt)")
+
+    def uint(self, pos: int, size: int, what: str, signed: bool = False) -> int:
+        self.need(pos, size, what)
+        return int.from_bytes(self.buf[pos:pos + size], "little", signed=signed)
+
+    def table(self, pos: int, what: str) -> "_Table":
+        return _Table(self, pos, what)
+
+
+class _Table:
+    """One flatbuffer table with its vtable checked; accessors check every field."""
+
+    __slots__ = ("r", "pos", "vt", "vt_len", "what")
+
+    def __init__(self, r: _Reader, pos: int, what: str):
+        self.r, self.pos, self.what = r, pos, what
+        soff = r.uint(pos, 4, f"{what} (table start)", signed=True)
+        self.vt = pos - soff
+        self.vt_len = r.uint(self.vt, 2, f"{what} (vtable)")
+        tbl_len = r.uint(self.vt + 2, 2, f"{what} (vtable)")
+        if self.vt_len < 4 or self.vt_len % 2:
+            raise TFLiteFormatError(f"tflite_bytes: {what}: vtable size {self.vt_len} is invalid "
+                                    "(must be even and at least 4)")
+        r.need(self.vt, self.vt_len, f"{what} (vtable)")
+        r.need(pos, max(tbl_len, 4), f"{what} (table body)")
+
+    def _field(self, fid: int) -> int:
+        slot = 4 + 2 * fid
+        if slot >= self.vt_len:
+            return 0
+        return self.r.uint(self.vt + slot, 2, f"{self.what} (vtable)")
+
+    def scalar(self, fid: int, size: int, default: int = 0, signed: bool = False,
+               name: str = "") -> int:
+        off = self._field(fid)
+        if not off:
+            return default
+        return self.r.uint(self.pos + off, size, f"{self.what}.{name or fid}", signed=signed)
+
+    def _target(self, fid: int, name: str) -> int | None:
+        off = self._field(fid)
+        if not off:
+            return None
+        p = self.pos + off
+        return p + self.r.uint(p, 4, f"{self.what}.{name} (offset)")
+
+    def table(self, fid: int, name: str) -> "_Table | None":
+        p = self._target(fid, name)
+        return None if p is None else _Table(self.r, p, f"{self.what}.{name}")
+
+    def union_pos(self, fid: int, name: str) -> int | None:
+        """Position of a union member table (checked like a table)."""
+        p = self._target(fid, name)
+        if p is not None:
+            _Table(self.r, p, f"{self.what}.{name}")
+        return p
+
+    def vector(self, fid: int, elem: int, name: str) -> tuple[int, int] | None:
+        """(start, length) of a vector field; ``length * elem`` must fit in the file."""
+        p = self._target(fid, name)
+        if p is None:
+            return None
+        n = self.r.uint(p, 4, f"{self.what}.{name} (length)")
+        if n * elem > self.r.n - (p + 4):
+            raise TFLiteFormatError(f"tflite_bytes: {self.what}.{name}: vector of {n} elements "
+                                    f"x {elem} bytes at byte {p} runs past the end of the "
+                                    f"{self.r.n}-byte file (truncated or corrupt)")
+        return p + 4, n
+
+    def array(self, fid: int, dtype, name: str, copy: bool = True) -> np.ndarray | None:
+        """A scalar vector field as a numpy array (``None`` when absent)."""
+        dt = np.dtype(dtype).newbyteorder("<")
+        v = self.vector(fid, dt.itemsize, name)
+        if v is None:
+            return None
+        a = np.frombuffer(self.r.buf, dt, count=v[1], offset=v[0])
+        return a.astype(np.dtype(dtype)) if copy else a
+
+    def tables(self, fid: int, name: str) -> list:
+        """A vector of tables (each element checked)."""
+        v = self.vector(fid, 4, name)
+        if v is None:
+            return []
+        start, n = v
+        out = []
+        for j in range(n):
+            p = start + 4 * j
+            out.append(_Table(self.r, p + self.r.uint(p, 4, f"{self.what}.{name}[{j}]"),
+                              f"{self.what}.{name}[{j}]"))
+        return out
+
+    def string(self, fid: int, name: str) -> str | None:
+        v = self.vector(fid, 1, name)
+        if v is None:
+            return None
+        raw = self.r.buf[v[0]:v[0] + v[1]]
+        try:
+            return raw.decode("utf-8")
+        except UnicodeDecodeError as e:
+            raise TFLiteFormatError(f"tflite_bytes: {self.what}.{name} is not valid UTF-8 "
+                                    f"({e.reason} at byte {v[0] + e.start}); corrupt file") from e
+
+
+def _options(r: _Reader, op: _Table, k: int) -> tuple[dict, str]:
+    """The builtin options of operator ``k`` as (dict, union member name); see :class:`TFLiteOp`."""
+    utype = op.scalar(_F_OP_OPTIONS_TYPE, 1, name="builtin_options_type")
+    pos = op.union_pos(_F_OP_OPTIONS, "builtin_options")
+    if not utype or pos is None:
+        return {}, ""
+    import flatbuffers.table
+
+    tname = _enum_names("BuiltinOptions").get(utype, f"OPTIONS_{utype}")
+    try:  # the schema's object API, on a table whose header is checked
+        opt = _schema().BuiltinOptionsCreator(utype, flatbuffers.table.Table(r.buf, pos))
+        return _options_dict(opt), tname
+    except Exception as e:  # a field inside the options table is out of range
+        raise TFLiteFormatError(f"tflite_bytes: operator {k}: builtin options (type {utype}) "
+                                f"do not parse ({type(e).__name__}: {e}); corrupt file") from e
+
+
+def _shape(t: _Table, i: int) -> tuple:
+    a = t.array(_F_T_SHAPE, np.int32, "shape")
+    shape = tuple(int(s) for s in a) if a is not None else ()
+    n = 1
+    for s in shape:
+        if s < 0:
+            raise TFLiteFormatError(f"tflite_bytes: tensor {i} has shape {shape} with a negative "
+                                    "dimension (corrupt file)")
+        n *= s
+        if n > MAX_TENSOR_ELEMENTS:
+            raise TFLiteFormatError(f"tflite_bytes: tensor {i} has shape {shape}, more than "
+                                    f"MAX_TENSOR_ELEMENTS={MAX_TENSOR_ELEMENTS} elements "
+                                    "(corrupt file)")
+    return shape
+
+
+def _convert(r: _Reader, root: _Table, subgraphs: list, subgraph: int) -> TFLiteModel:
     sg = subgraphs[subgraph]
-    buffers = m.buffers or []
-    opcodes = m.operatorCodes or []
+    buffers = root.tables(_F_MODEL_BUFFERS, "buffers")
+    opcodes = root.tables(_F_MODEL_OPCODES, "operator_codes")
+
+    spans: list = []  # (start, size) of each buffer's bytes in the file, or None
+    buffer_bytes = 0
+    for bi, b in enumerate(buffers):
+        v = b.vector(_F_BUF_DATA, 1, "data")
+        if v is not None and v[1]:
+            spans.append(v)
+            buffer_bytes += v[1]
+            continue
+        off = b.scalar(_F_BUF_OFFSET, 8, name="offset")
+        size = b.scalar(_F_BUF_SIZE, 8, name="size")
+        buffer_bytes += size
+        if off > 1 and size:
+            if off + size > r.n:
+                raise TFLiteFormatError(f"tflite_bytes: buffer {bi} spans bytes "
+                                        f"[{off}, {off + size}) beyond the {r.n}-byte file")
+            spans.append((off, size))
+        else:
+            spans.append(None)
+    copies: dict[int, np.ndarray] = {}  # one copy per buffer: allocations <= file size
 
     def buffer_data(bi: int):
         if bi <= 0:
@@ -302,90 +507,86 @@ def _convert(m, buf: bytes, subgraph: int) -> TFLiteModel:
         if bi >= len(buffers):
             raise TFLiteFormatError(f"tflite_bytes: tensor refers to buffer {bi} but the model "
                                     f"has {len(buffers)} buffers")
-        b = buffers[bi]
-        if b is None:
+        if spans[bi] is None:
             return None
-        if b.data is not None and len(b.data):
-            return np.asarray(b.data, dtype=np.uint8)
-        if b.offset and b.offset > 1 and b.size:
-            if b.offset + b.size > len(buf):
-                raise TFLiteFormatError(f"tflite_bytes: buffer {bi} spans bytes "
-                                        f"[{b.offset}, {b.offset + b.size}) beyond the file")
-            return np.frombuffer(buf, np.uint8, count=b.size, offset=b.offset)
-        return None
-
-    buffer_bytes = 0
-    for bi, b in enumerate(buffers):
-        if b is None:
-            continue
-        if b.data is not None:
-            buffer_bytes += len(b.data)
-        elif b.size:
-            buffer_bytes += int(b.size)
+        if bi not in copies:
+            start, size = spans[bi]
+            copies[bi] = np.frombuffer(r.buf, np.uint8, count=size, offset=start).copy()
+        return copies[bi]
 
     tensors = []
-    for i, t in enumerate(sg.tensors or []):
-        shape = tuple(int(s) for s in (t.shape if t.shape is not None else ()))
-        tname = _tensor_type_name(int(t.type))
-        dtype = DTYPES.get(int(t.type), np.dtype("uint8"))
-        q = t.quantization
-        scale = np.asarray(q.scale if q is not None and q.scale is not None else [],
-                           dtype=np.float32)
-        zp = np.asarray(q.zeroPoint if q is not None and q.zeroPoint is not None else [],
-                        dtype=np.int64)
-        qdim = int(q.quantizedDimension) if q is not None else 0
-        raw = buffer_data(int(t.buffer))
+    for i, t in enumerate(sg.tables(_F_SG_TENSORS, "tensors")):
+        shape = _shape(t, i)
+        ttype = t.scalar(_F_T_TYPE, 1, signed=True, name="type")
+        tname = _tensor_type_name(ttype)
+        dtype = DTYPES.get(ttype, np.dtype("uint8"))
+        q = t.table(_F_T_QUANT, "quantization")
+        sc = q.array(_F_Q_SCALE, np.float32, "scale") if q is not None else None
+        zp = q.array(_F_Q_ZERO_POINT, np.int64, "zero_point") if q is not None else None
+        scale = sc if sc is not None else np.asarray([], np.float32)
+        zp = zp if zp is not None else np.asarray([], np.int64)
+        qdim = q.scalar(_F_Q_DIM, 4, signed=True, name="quantized_dimension") if q is not None else 0
+        bi = t.scalar(_F_T_BUFFER, 4, name="buffer")
+        name = t.string(_F_T_NAME, "name") or ""
+        raw = buffer_data(bi)
         data = None
         if raw is not None:
-            if int(t.type) in _PACKED or dtype == np.dtype("object"):
-                data = raw.copy()
+            if ttype in _PACKED or dtype == np.dtype("object"):
+                data = raw
             else:
                 n = int(np.prod(shape, dtype=np.int64)) if shape else 1
                 if raw.size != n * dtype.itemsize:
                     raise TFLiteFormatError(
-                        f"tflite_bytes: tensor {i} ({t.name!r}) shape {shape} {tname} needs "
+                        f"tflite_bytes: tensor {i} ({name!r}) shape {shape} {tname} needs "
                         f"{n * dtype.itemsize} bytes but its buffer holds {raw.size}")
-                data = raw.view(dtype).reshape(shape).copy()
-        name = t.name.decode() if isinstance(t.name, bytes) else (t.name or "")
+                data = raw.view(dtype).reshape(shape)
         tensors.append(TFLiteTensor(index=i, name=name, shape=shape, dtype=dtype, scale=scale,
                                     zero_point=zp, quantized_dimension=qdim, data=data,
-                                    buffer=int(t.buffer), is_variable=bool(t.isVariable),
-                                    type_name=tname))
+                                    buffer=bi, type_name=tname,
+                                    is_variable=bool(t.scalar(_F_T_VARIABLE, 1,
+                                                              name="is_variable"))))
     nt = len(tensors)
 
-    def check_idx(idx_list, what):
-        out = [int(v) for v in (idx_list if idx_list is not None else [])]
+    def check_idx(tbl: _Table, fid: int, field_name: str, what: str) -> list:
+        a = tbl.array(fid, np.int32, field_name, copy=False)
+        out = [int(v) for v in (a if a is not None else [])]
         for v in out:
             if v < -1 or v >= nt:
                 raise TFLiteFormatError(f"tflite_bytes: {what} refers to tensor {v}, but the "
                                         f"subgraph has {nt} tensors")
         return out
 
+    codes = []
+    for j, oc in enumerate(opcodes):
+        code = max(oc.scalar(_F_OC_BUILTIN, 4, signed=True, name="builtin_code"),
+                   oc.scalar(_F_OC_DEPRECATED, 1, signed=True, name="deprecated_builtin_code"))
+        codes.append((code, oc.string(_F_OC_CUSTOM, "custom_code"),
+                      oc.scalar(_F_OC_VERSION, 4, default=1, signed=True, name="version")))
     ops = []
-    for k, o in enumerate(sg.operators or []):
-        if not (0 <= o.opcodeIndex < len(opcodes)):
+    for k, o in enumerate(sg.tables(_F_SG_OPERATORS, "operators")):
+        oi = o.scalar(_F_OP_OPCODE, 4, name="opcode_index")
+        if not (0 <= oi < len(codes)):
             raise TFLiteFormatError(f"tflite_bytes: operator {k} has opcode index "
-                                    f"{o.opcodeIndex}, model has {len(opcodes)} operator codes")
-        oc = opcodes[o.opcodeIndex]
-        code = max(int(oc.builtinCode), int(oc.deprecatedBuiltinCode))
+                                    f"{oi}, model has {len(codes)} operator codes")
+        code, custom, version = codes[oi]
         cname = opcode_name(code)
-        custom = oc.customCode.decode() if isinstance(oc.customCode, bytes) else oc.customCode
         if cname == "CUSTOM" and custom:
             cname = f"CUSTOM:{custom}"
-        opts = _options_dict(o.builtinOptions)
-        ops.append(TFLiteOp(index=k, opcode=cname, inputs=check_idx(o.inputs, f"operator {k}"),
-                            outputs=check_idx(o.outputs, f"operator {k} outputs"), options=opts,
-                            version=int(oc.version), builtin_code=code, custom_code=custom))
-    desc = m.description.decode() if isinstance(m.description, bytes) else (m.description or "")
-    meta = []
-    for md in (m.metadata or []):
-        nm = md.name.decode() if isinstance(md.name, bytes) else (md.name or "")
-        meta.append(nm)
+        opts, opts_type = _options(r, o, k)
+        ops.append(TFLiteOp(index=k, opcode=cname,
+                            inputs=check_idx(o, _F_OP_INPUTS, "inputs", f"operator {k}"),
+                            outputs=check_idx(o, _F_OP_OUTPUTS, "outputs", f"operator {k} outputs"),
+                            options=opts, version=version, builtin_code=code,
+                            custom_code=custom, options_type=opts_type))
+    meta = [md.string(_F_MD_NAME, "name") or ""
+            for md in root.tables(_F_MODEL_METADATA, "metadata")]
     return TFLiteModel(tensors=tensors, ops=ops,
-                       inputs=check_idx(sg.inputs, "subgraph inputs"),
-                       outputs=check_idx(sg.outputs, "subgraph outputs"),
-                       num_subgraphs=len(subgraphs), version=int(m.version), description=desc,
-                       size=len(buf), buffer_bytes=buffer_bytes, metadata_names=meta)
+                       inputs=check_idx(sg, _F_SG_INPUTS, "inputs", "subgraph inputs"),
+                       outputs=check_idx(sg, _F_SG_OUTPUTS, "outputs", "subgraph outputs"),
+                       num_subgraphs=len(subgraphs),
+                       version=root.scalar(_F_MODEL_VERSION, 4, name="version"),
+                       description=root.string(_F_MODEL_DESCRIPTION, "description") or "",
+                       size=r.n, buffer_bytes=buffer_bytes, metadata_names=meta)
 
 
 # ===================================================================== canonical writer
@@ -679,8 +880,12 @@ def canonical_bytes(tflite_bytes) -> bytes:
     import flatbuffers
     read(tflite_bytes)  # clear error on corrupt input
     fb = _schema()
-    m = fb.ModelT.InitFromObj(fb.Model.GetRootAsModel(bytes(tflite_bytes), 0))
-    canonical_model_t(m)
+    try:  # the object API reads fields read() does not (signature defs, sparsity, ...)
+        m = fb.ModelT.InitFromObj(fb.Model.GetRootAsModel(bytes(tflite_bytes), 0))
+        canonical_model_t(m)
+    except Exception as e:
+        raise TFLiteFormatError(f"tflite_bytes: flatbuffer does not parse "
+                                f"({type(e).__name__}: {e}); corrupt or truncated file") from e
     bld = flatbuffers.Builder(len(tflite_bytes) + 1024)
     pack_model(m, bld)
     return bytes(bld.Output())
@@ -864,3 +1069,103 @@ def _pack_buffer_table(obj, builder, has_data):
     fb.BufferAddOffset(builder, obj.offset)
     fb.BufferAddSize(builder, obj.size)
     return fb.BufferEnd(builder)
+
+
+# ============================================================= int8-only entry points
+#
+# ``read`` accepts any TFLite model. Code that only understands full-integer int8
+# models (the profiler's graph IR, the int8 kernels) calls :func:`require_int8` on
+# the parsed model first: a float model then fails with one clear message instead
+# of reporting nonsense (a float32 weight counted as a 4-byte "bias").
+
+class TFLiteNotInt8Error(TFLiteFormatError):
+    """The file parses, but it is not a full-integer int8-quantised model (e.g. float32)."""
+
+
+#: Rank of (input, filter, output) each kernel's Prepare insists on (TFLite-Micro
+#: reference kernels: conv.cc, depthwise_conv.cc, fully_connected.cc, pooling.cc).
+_RANKS = {"CONV_2D": (4, 4, 4), "DEPTHWISE_CONV_2D": (4, 4, 4), "TRANSPOSE_CONV": (None, 4, 4),
+          "FULLY_CONNECTED": (None, 2, None), "AVERAGE_POOL_2D": (4, None, 4),
+          "MAX_POOL_2D": (4, None, 4)}
+_MIN_INPUTS = {"CONV_2D": 2, "DEPTHWISE_CONV_2D": 2, "FULLY_CONNECTED": 2, "TRANSPOSE_CONV": 3,
+               "AVERAGE_POOL_2D": 1, "MAX_POOL_2D": 1, "ADD": 2, "MUL": 2, "SUB": 2,
+               "MEAN": 2, "SUM": 2, "REDUCE_MAX": 2, "REDUCE_MIN": 2, "RESHAPE": 1,
+               "SOFTMAX": 1, "CONCATENATION": 1, "PAD": 2}
+#: Options table each of these operators' kernels reads (padding, strides, ...).
+_OPTIONS = {"CONV_2D": "Conv2DOptions", "DEPTHWISE_CONV_2D": "DepthwiseConv2DOptions",
+            "AVERAGE_POOL_2D": "Pool2DOptions", "MAX_POOL_2D": "Pool2DOptions",
+            "TRANSPOSE_CONV": "TransposeConvOptions"}
+_FLOAT_TYPES = ("FLOAT32", "FLOAT16", "FLOAT64", "BFLOAT16", "COMPLEX64", "COMPLEX128")
+
+
+def check_operators(model) -> TFLiteModel:
+    """Check what every planner and kernel takes for granted about the operators.
+
+    ``model``: bytes, a path or a :class:`TFLiteModel`. Each operator must have a
+    builtin code this schema knows (or be ``CUSTOM``), at least one output, no
+    absent (``-1``) output, the inputs and options table its kernel reads, and the tensor ranks the
+    TFLite-Micro reference kernels require (4-D conv / depthwise / pool tensors,
+    2-D fully-connected weights with no zero dimension). Returns the parsed model;
+    raises :class:`TFLiteFormatError` naming the operator otherwise.
+    """
+    m = read(model)
+    known = _enum_names("BuiltinOperator")
+    for op in m.ops:
+        where = f"operator {op.index} ({op.opcode})"
+        if op.builtin_code not in known:
+            raise TFLiteFormatError(f"tflite_bytes: {where} has builtin code {op.builtin_code}, "
+                                    f"not an operator of the TFLite schema (corrupt file?)")
+        if not op.outputs or -1 in op.outputs:
+            raise TFLiteFormatError(f"tflite_bytes: {where} has outputs {op.outputs}; every "
+                                    "operator writes at least one tensor")
+        need = _MIN_INPUTS.get(op.opcode, 0)
+        present = [i for i in op.inputs[:need] if i >= 0]
+        if len(present) < need:
+            raise TFLiteFormatError(f"tflite_bytes: {where} has inputs {op.inputs}; its kernel "
+                                    f"reads at least {need}")
+        if op.opcode in _OPTIONS and op.options_type != _OPTIONS[op.opcode]:
+            raise TFLiteFormatError(f"tflite_bytes: {where} has options "
+                                    f"{op.options_type or 'none'}; its kernel reads "
+                                    f"{_OPTIONS[op.opcode]}")
+        ranks = _RANKS.get(op.opcode)
+        if ranks is None:
+            continue
+        r_in, r_filt, r_out = ranks
+        checks = [("input", op.inputs[0] if op.opcode != "TRANSPOSE_CONV" else op.inputs[2], r_in),
+                  ("output", op.outputs[0], r_out)]
+        if r_filt is not None:
+            checks.append(("filter", op.inputs[1], r_filt))
+        for role, ti, rank in checks:
+            shape = m.tensors[ti].shape
+            if rank is not None and len(shape) != rank:
+                raise TFLiteFormatError(f"tflite_bytes: {where}: {role} tensor {ti} has shape "
+                                        f"{shape}; the kernel needs {rank} dimensions")
+            if role == "filter" and 0 in shape:
+                raise TFLiteFormatError(f"tflite_bytes: {where}: filter tensor {ti} has shape "
+                                        f"{shape} with a zero dimension")
+    return m
+
+
+def require_int8(model, what: str = "this function") -> TFLiteModel:
+    """Parse ``model`` and insist that it is a full-integer int8-quantised model.
+
+    ``model``: bytes, a path or a :class:`TFLiteModel`; ``what`` names the caller in
+    the message (e.g. ``"helpers.resources.profile"``). Raises
+    :class:`TFLiteNotInt8Error` when any tensor is floating point (a float model:
+    its weights would be counted as 4-byte "biases" and its activations as int8),
+    and :class:`TFLiteFormatError` when :func:`check_operators` finds an operator
+    the int8 planners and kernels cannot handle. Returns the parsed model.
+    """
+    m = check_operators(model)
+    floats = [t for t in m.tensors if t.type_name in _FLOAT_TYPES]
+    if floats:
+        kinds = sorted({t.type_name for t in floats})
+        consts = sum(t.is_constant for t in floats)
+        eg = floats[0]
+        raise TFLiteNotInt8Error(
+            f"{what} needs a full-integer int8-quantised .tflite, but this is a float model "
+            f"(it must be int8-quantised): "
+            f"{len(floats)} of its {len(m.tensors)} tensors are {'/'.join(kinds)} "
+            f"({consts} constant, e.g. tensor {eg.index} shape {eg.shape}). Convert the Keras "
+            f"model with helpers.deploy.to_tflite_int8(model, representative_data).")
+    return m

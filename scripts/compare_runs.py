@@ -3,7 +3,9 @@
 Compares the recorded figures (``NN-name.json``) of two run folders, or of one run folder
 against the per-notebook runs that ``helpers.runner publish`` kept. Timing figures
 (wall-clock seconds, CPU-minutes, profiles per minute) are expected to move and are listed
-apart; every other figure must be equal (floats to 1e-9 relative). Exits 1 if any differs.
+apart; every other figure must be equal (floats to 1e-9 relative). Exits 1 if any differs,
+and 2 if nothing was compared (no notebook recorded in both, e.g. no publish runs yet, or
+no figure other than timing ones), since "same figures" would then mean nothing.
 
     .venv/bin/python scripts/compare_runs.py runs/<run A> runs/<run B>
     .venv/bin/python scripts/compare_runs.py runs/<run A> --published   # vs runs/*-publish-NN-*
@@ -48,7 +50,9 @@ def compare(figs_a: dict, figs_b: dict) -> dict:
     return out
 
 
-def main(argv=None) -> int:
+def main(argv=None, runs_dir: Path | None = None) -> int:
+    """Compare and print; returns the exit status (0 same, 1 some differ, 2 nothing compared).
+    ``runs_dir``: where ``--published`` looks for publish runs (default ``runs/``)."""
     from helpers import runner
     from helpers.run import load_figures
 
@@ -61,20 +65,29 @@ def main(argv=None) -> int:
     if a.published:
         figs_b, src = {}, {}
         for nb in figs_a:
-            runs = sorted(runner.RUNS.glob(f"*-publish-{nb}"))
+            runs = sorted(Path(runs_dir or runner.RUNS).glob(f"*-publish-{nb}"))
             if runs:
                 figs_b[nb] = load_figures(runs[-1]).get(nb, {})
                 src[nb] = runs[-1].name
     else:
         figs_b = load_figures(Path(a.run_b))
         src = {nb: Path(a.run_b).name for nb in figs_b}
-    bad = 0
+    bad = compared = 0
     for nb, r in compare(figs_a, figs_b).items():
+        compared += r["equal"] + len(r["differ"])
         print(f"== {nb} (vs {src.get(nb)}): {r['equal']} figures equal, {len(r['timing'])} timing figures not compared"
               + (f", recorded in one run only: {', '.join(r['only_one'])}" if r["only_one"] else ""))
         for k, x, y in r["differ"]:
             print(f"   DIFFERS {k}: {x!r} vs {y!r}")
         bad += len(r["differ"])
+    if not compared:
+        other = (f"publish runs (*-publish-NN-name) under {runs_dir or runner.RUNS}" if a.published
+                 else a.run_b)
+        print(f"error: compared no figures: {a.run_a} records figures for {sorted(figs_a) or 'no notebook'}"
+              f", {other} for {sorted(nb for nb in figs_b if figs_b[nb]) or 'none'}"
+              + ("; run `python -m helpers.runner publish` first" if a.published else "")
+              + " (timing figures are never compared)", file=sys.stderr)
+        return 2
     print("same figures" if not bad else f"{bad} figures differ")
     return 1 if bad else 0
 

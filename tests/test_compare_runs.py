@@ -1,0 +1,46 @@
+"""scripts/compare_runs.py: same / different figures, and a comparison of nothing is an error."""
+import importlib.util
+import json
+from pathlib import Path
+
+import pytest
+
+_SPEC = importlib.util.spec_from_file_location(
+    "compare_runs", Path(__file__).resolve().parent.parent / "scripts" / "compare_runs.py")
+compare_runs = importlib.util.module_from_spec(_SPEC)
+_SPEC.loader.exec_module(compare_runs)
+
+
+def _run(folder: Path, figures: dict) -> Path:
+    folder.mkdir(parents=True)
+    for nb, figs in figures.items():
+        (folder / f"{nb}.json").write_text(json.dumps({"notebook": nb, "figures": figs}))
+    return folder
+
+
+def test_same_and_different_figures(tmp_path, capsys):
+    a = _run(tmp_path / "a", {"00-demo": {"acc": 0.5, "wall_seconds": 3.0}})
+    b = _run(tmp_path / "b", {"00-demo": {"acc": 0.5, "wall_seconds": 9.0}})
+    c = _run(tmp_path / "c", {"00-demo": {"acc": 0.25}})
+    assert compare_runs.main([str(a), str(b)]) == 0 and "same figures" in capsys.readouterr().out
+    assert compare_runs.main([str(a), str(c)]) == 1 and "DIFFERS acc" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize("b_figs", [{}, {"01-other": {"acc": 0.5}}, {"00-demo": {"wall_seconds": 1.0}}])
+def test_nothing_compared_is_an_error(tmp_path, capsys, b_figs):
+    a = _run(tmp_path / "a", {"00-demo": {"acc": 0.5, "wall_seconds": 3.0}})
+    b = _run(tmp_path / "b", b_figs)
+    assert compare_runs.main([str(a), str(b)]) == 2
+    out = capsys.readouterr()
+    assert "same figures" not in out.out and "compared no figures" in out.err
+
+
+def test_published_with_no_publish_runs_is_an_error(tmp_path, capsys):
+    a = _run(tmp_path / "a", {"00-demo": {"acc": 0.5}})
+    runs = tmp_path / "runs"
+    runs.mkdir()
+    assert compare_runs.main([str(a), "--published"], runs_dir=runs) == 2
+    out = capsys.readouterr()
+    assert "same figures" not in out.out and "publish" in out.err
+    _run(runs / "20240101-000000-publish-00-demo", {"00-demo": {"acc": 0.5}})
+    assert compare_runs.main([str(a), "--published"], runs_dir=runs) == 0
