@@ -11,6 +11,6 @@ import warnings as _warnings
 _os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 _warnings.filterwarnings("ignore", message="IProgress not found")
 
-from helpers.run import load_figures, load_models, record, save_model, seed_everything  # noqa: E402,F401
+from helpers.run import HandOff, load_figures, load_models, record, save_model, seed_everything  # noqa: E402,F401
 
 __version__ = "0.1.0"

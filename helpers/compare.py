@@ -18,7 +18,7 @@ from pathlib import Path
 from helpers import data as data_mod
 from helpers import runner
 from helpers.deploy import measure_deployed
-from helpers.run import load_figures, load_models
+from helpers.run import load_figures, load_handoffs, load_models
 
 __all__ = ["METHODS", "PUBLISHED", "FRAMEWORKS", "collect", "comparison",
            "published_table", "frameworks_table", "missing_methods"]
@@ -96,9 +96,8 @@ def other_task_methods(sources: dict, task: str) -> dict:
 
     out = {}
     for nb, folder in sources.items():
-        fig = load_figures(folder).get(nb, {})
-        recorded = fig.get("dataset", fig.get("task"))
-        if recorded is None or str(recorded).lower() == task.lower():
+        h = load_handoffs(folder).get(nb)
+        if h is None or h.dataset.lower() == task.lower():
             continue
         paths = [p for p in runner.notebooks() if p.stem == nb]
         if paths and "TASK" in runner.notebook_parameters(paths[0]):
@@ -125,10 +124,15 @@ def collect(sources, data, target, *, n_test: int | None = None, emulate: bool =
 
     if not isinstance(sources, dict):
         sources = {nb: Path(sources) for nb in METHODS}
-    figures, models = {}, {}
+    handoffs, models = {}, {}
     for nb, folder in sources.items():
-        figures[nb] = load_figures(folder).get(nb, {})
         models[nb] = load_models(folder).get(nb, {})
+        if models[nb]:
+            h = load_handoffs(folder).get(nb)
+            if h is None:
+                raise ValueError(f"{nb} saved models in {folder} but no hand-off record: re-run {nb} "
+                                 "(helpers.record(..., handoff=HandOff(...)))")
+            handoffs[nb] = h
     datasets = {data.name: data}
     rows = []
     items = [(nb, label, b) for nb in METHODS for label, b in sorted(models.get(nb, {}).items())]
@@ -138,12 +142,12 @@ def collect(sources, data, target, *, n_test: int | None = None, emulate: bool =
         items = tqdm(items, desc="measuring", leave=False)
     for nb, label, tfl in items:
         method, paper = METHODS[nb]
-        fig = figures.get(nb, {})
+        h = handoffs[nb]
         row = {"method": method + (f" ({label.upper()})" if label != "best" else ""), "reproduces": paper,
-               "notebook": nb, "run": Path(sources[nb]).name, "dataset": fig.get("dataset", fig.get("task")),
-               "trials": fig.get("trials"),
-               "search_cpu_minutes": fig.get("search_cpu_minutes"), "hypervolume": fig.get("hypervolume")}
-        name = str(row["dataset"] or data.name).lower()
+               "notebook": nb, "run": Path(sources[nb]).name, "dataset": h.dataset,
+               "trials": h.trials, "search_cpu_minutes": h.search_cpu_minutes,
+               "hypervolume": h.hypervolume}
+        name = h.dataset.lower()
         if name not in datasets:  # a model of another task is scored on its own test set
             datasets[name] = data_mod.load(name)
         row.update(measure_deployed(tfl, datasets[name], target, n_test=n_test,
@@ -174,10 +178,10 @@ def search_costs(sources: dict) -> "pd.DataFrame":
         fig = load_figures(folder).get(nb, {})
         if not fig:
             continue
-        if nb in METHODS:
-            rows.append({"method": METHODS[nb][0], "notebook": nb, "trials": fig.get("trials"),
-                         "search_cpu_minutes": fig.get("search_cpu_minutes"),
-                         "hypervolume": fig.get("hypervolume")})
+        h = load_handoffs(folder).get(nb)
+        if nb in METHODS and h is not None and h.trials:
+            rows.append({"method": METHODS[nb][0], "notebook": nb, "trials": h.trials,
+                         "search_cpu_minutes": h.search_cpu_minutes, "hypervolume": h.hypervolume})
         for snb, label, what, k_tr, k_cpu, k_hv, k_err in SEARCH_ONLY:
             if snb == nb and fig.get(k_tr):
                 rows.append({"method": f"{label} ({what})", "notebook": nb, "trials": fig.get(k_tr),

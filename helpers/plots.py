@@ -276,8 +276,8 @@ def live_memory_timeline(plans: dict, ax=None, title: str | None = None):
     for i, (label, p) in enumerate(plans.items()):
         live = np.asarray(p.live_bytes, float) / 1024
         line = ax.step(np.arange(len(live)), live, where="mid", lw=max(0.8, 3.0 - 0.9 * i),
-                       label=f"{label} (peak {p.peak_bytes:,} B)")[0]
-        ax.axhline(p.peak_bytes / 1024, color=line.get_color(), ls="--", lw=0.7)
+                       label=f"{label} (peak {p.peak_sram_bytes:,} B)")[0]
+        ax.axhline(p.peak_sram_bytes / 1024, color=line.get_color(), ls="--", lw=0.7)
     ax.set_xlabel("execution step (operator)")
     ax.set_ylabel("live activation KB")
     ax.set_title(title or "live memory per operator")

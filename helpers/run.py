@@ -15,6 +15,7 @@ import math
 import os
 import random
 import re
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any, Mapping
 
@@ -99,12 +100,17 @@ def _check_value(key: str, value: Any) -> Any:
         "record flat figures with units in their names (e.g. peak_sram_bytes)")
 
 
-def record(notebook: str, figures: Mapping[str, Any], *, display: bool = True) -> Path:
+def record(notebook: str, figures: Mapping[str, Any], *, handoff: "HandOff | None" = None,
+           display: bool = True) -> Path:
     """Write a notebook's key figures to ``<run_dir>/<notebook>.json`` and show them.
 
     ``notebook`` is the notebook's name without extension (``"00-overview"``);
     ``figures`` is a flat mapping of names (with units, e.g. ``peak_sram_bytes``)
-    to plain numbers, strings, bools or None. Returns the JSON path. Taught in 00-overview.
+    to plain numbers, strings, bools or None. A notebook that saved models for 07-comparison
+    (:func:`save_model`) must describe them with ``handoff`` (a :class:`HandOff`, validated
+    here: its ``models`` are exactly the labels saved in the run folder); it is stored beside
+    the figures and read back by :func:`load_handoffs`. Returns the JSON path.
+    Taught in 00-overview (figures) and 02-aging-evolution (hand-off).
     """
     if not isinstance(notebook, str) or not _NAME_RE.match(notebook):
         raise ValueError(f"notebook must be a name like '00-overview', got {notebook!r}")
@@ -115,8 +121,22 @@ def record(notebook: str, figures: Mapping[str, Any], *, display: bool = True) -
         if not isinstance(key, str) or not re.match(r"^[a-z][a-z0-9_]*$", key):
             raise ValueError(f"figure name {key!r} must be snake_case (letters, digits, _)")
         clean[key] = _check_value(key, value)
+    saved = sorted(p.name[len(notebook) + 1:-len(".tflite")]
+                   for p in run_dir().glob(f"{notebook}.*.tflite"))
+    if handoff is not None:
+        if not isinstance(handoff, HandOff):
+            raise TypeError(f"handoff must be a helpers.run.HandOff, got {type(handoff).__name__}")
+        handoff.validate()
+        if sorted(handoff.models) != saved:
+            raise ValueError(f"handoff.models {sorted(handoff.models)} must be the labels of the models "
+                             f"saved with helpers.save_model for {notebook!r} in {run_dir()}: {saved}")
+    elif saved:
+        raise ValueError(f"{notebook} saved models {saved} for 07-comparison but records no handoff: "
+                         "pass handoff=helpers.run.HandOff(...) to helpers.record")
     path = run_dir() / f"{notebook}.json"
     payload = {"notebook": notebook, "figures": clean}
+    if handoff is not None:
+        payload["handoff"] = handoff.to_dict()
     tmp = path.with_suffix(".json.tmp")
     tmp.write_text(json.dumps(payload, indent=1, sort_keys=False) + "\n")
     tmp.replace(path)
@@ -133,6 +153,82 @@ def record(notebook: str, figures: Mapping[str, Any], *, display: bool = True) -
         else:
             print(format_figures(clean))
     return path
+
+
+@dataclass(frozen=True)
+class HandOff:
+    """What a notebook hands to 07-comparison with the models it saved: one typed record.
+
+    07 measures every saved model itself (:func:`helpers.deploy.measure_deployed`: TFLM
+    accuracy, arena, flash, emulated latency); the hand-off says what the measurement cannot:
+    the ``method``, the ``dataset`` (task) the models were trained on, the ``target`` they were
+    searched for (a board name or the bounds in words), the search's cost (``trials``: trained
+    or evaluated candidates, 0 for no search; ``search_cpu_minutes``) and its ``hypervolume``
+    (None when the method has none), and the ``models`` (labels passed to :func:`save_model`).
+    Taught in 02-aging-evolution; read in 07-comparison.
+    """
+
+    method: str
+    dataset: str
+    target: str
+    trials: int
+    search_cpu_minutes: float
+    hypervolume: float | None = None
+    models: tuple = ("best",)
+
+    def validate(self) -> None:
+        """Raise ``ValueError`` naming the first field that is not of its kind."""
+        for name in ("method", "dataset", "target"):
+            v = getattr(self, name)
+            if not isinstance(v, str) or not v.strip():
+                raise ValueError(f"HandOff.{name} must be a non-empty string, got {v!r}")
+        if isinstance(self.trials, bool) or not isinstance(self.trials, int) or self.trials < 0:
+            raise ValueError(f"HandOff.trials must be an int >= 0, got {self.trials!r}")
+        c = self.search_cpu_minutes
+        if isinstance(c, bool) or not isinstance(c, (int, float)) or not math.isfinite(c) or c < 0:
+            raise ValueError(f"HandOff.search_cpu_minutes must be a number >= 0, got {c!r}")
+        h = self.hypervolume
+        if h is not None and (isinstance(h, bool) or not isinstance(h, (int, float))
+                              or not math.isfinite(h) or h < 0):
+            raise ValueError(f"HandOff.hypervolume must be a number >= 0 or None, got {h!r}")
+        if (not isinstance(self.models, (tuple, list)) or not self.models
+                or not all(isinstance(m, str) and re.match(r"^[a-z0-9_-]+$", m) for m in self.models)):
+            raise ValueError(f"HandOff.models must be a non-empty list of model labels, got {self.models!r}")
+
+    def to_dict(self) -> dict:
+        """A JSON-able dict (``models`` as a list). Taught in 07-comparison."""
+        d = asdict(self)
+        d["trials"], d["search_cpu_minutes"] = int(self.trials), float(self.search_cpu_minutes)
+        d["hypervolume"] = None if self.hypervolume is None else float(self.hypervolume)
+        d["models"] = list(self.models)
+        return d
+
+    @classmethod
+    def from_dict(cls, d: Mapping) -> "HandOff":
+        """The record back from :meth:`to_dict`; a missing or extra field is an error.
+        Taught in 07-comparison."""
+        names = {f for f in cls.__dataclass_fields__}
+        missing, extra = names - set(d), set(d) - names
+        if missing or extra:
+            raise ValueError(f"hand-off record has missing fields {sorted(missing)} / unknown fields "
+                             f"{sorted(extra)}; re-run the notebook that wrote it")
+        h = cls(**{**d, "models": tuple(d["models"])})
+        h.validate()
+        return h
+
+
+def load_handoffs(run: str | os.PathLike) -> dict[str, HandOff]:
+    """``{notebook: HandOff}`` of every notebook of a run folder that handed models on.
+    Taught in 07-comparison."""
+    run = Path(run)
+    if not run.is_dir():
+        raise FileNotFoundError(f"run folder {str(run)!r} does not exist")
+    out = {}
+    for path in sorted(run.glob("[0-9][0-9]-*.json")):
+        data = json.loads(path.read_text())
+        if "handoff" in data:
+            out[data["notebook"]] = HandOff.from_dict(data["handoff"])
+    return out
 
 
 def format_figures(figures: Mapping[str, Any]) -> str:

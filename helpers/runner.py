@@ -55,7 +55,9 @@ class PresetError(ValueError):
 
 
 class RunFolderError(ValueError):
-    """A run folder whose ``run.json`` is unreadable (truncated, corrupt, not a mapping)."""
+    """A run folder whose ``run.json`` is unreadable (truncated, corrupt, not a mapping).
+    Taught in the README.
+    """
 
 
 class _UniqueKeyLoader(yaml.SafeLoader):
@@ -289,12 +291,16 @@ def _atomic_write(path: Path, text: str) -> None:
 
 
 def write_run_json(run_dir: Path, meta: dict) -> None:
-    """``run_dir/run.json``, written atomically (see :func:`_atomic_write`)."""
+    """``run_dir/run.json``, written atomically (see :func:`_atomic_write`).
+    Taught in the README.
+    """
     _atomic_write(Path(run_dir) / "run.json", json.dumps(meta, indent=1) + "\n")
 
 
 def read_run_json(run_dir: Path) -> dict:
-    """The ``run.json`` of a run folder; one clear error line if it is missing or corrupt."""
+    """The ``run.json`` of a run folder; one clear error line if it is missing or corrupt.
+    Taught in the README.
+    """
     meta_path = Path(run_dir) / "run.json"
     if not meta_path.is_file():
         raise FileNotFoundError(f"{run_dir} has no run.json: not a run folder")
@@ -377,7 +383,7 @@ def describe_failure(exc: BaseException, stem: str, executed: Path | None = None
     exception type and message, the cell's index in the executed notebook and its
     execution count, and the executed notebook's path. Otherwise the exception type
     and the first non-empty line of its message (plus any notes, e.g. a cleanup that
-    failed after it).
+    failed after it). Taught in the README.
     """
     where = f"; executed notebook: {executed}" if executed is not None else ""
     if hasattr(exc, "ename") and hasattr(exc, "cell_index"):
@@ -539,7 +545,7 @@ def resolve_cli_value(value: str):
     """A ``-p NAME VALUE`` value, exactly as papermill's CLI reads it
     (``papermill.cli._resolve_type``): "True" / "False" / "None", else an int if
     ``int(value)`` accepts it, else a float if ``float(value)`` does, else the string.
-    So ``010`` is 10, ``0x10`` and ``no`` stay strings, ``1e3`` is 1000.0."""
+    So ``010`` is 10, ``0x10`` and ``no`` stay strings, ``1e3`` is 1000.0. Taught in the README."""
     if value == "True":
         return True
     if value == "False":

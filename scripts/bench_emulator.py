@@ -60,7 +60,7 @@ def main(argv=None):
     print(f"MACs {macs:,}; {arena.summary()}")
     for p, pl in plans.items():
         py = interpreter.run(b, x, plan=p)
-        print(f"plan {p:9s}: peak {pl.peak_bytes:,} B, layout {pl.arena_bytes:,} B; python "
+        print(f"plan {p:9s}: peak {pl.peak_sram_bytes:,} B, layout {pl.arena_bytes:,} B; python "
               f"kernels bit-exact: {np.array_equal(py.output.ravel(), ref)}")
 
     rows = []
@@ -112,7 +112,7 @@ def main(argv=None):
         (out / "bench.json").write_text(json.dumps({
             "model": {"resolution": a.resolution, "width": a.width, "macs": macs,
                       "tflite_bytes": len(b)},
-            "plans": {p: {"peak": pl.peak_bytes, "layout": pl.arena_bytes} for p, pl in plans.items()},
+            "plans": {p: {"peak": pl.peak_sram_bytes, "layout": pl.arena_bytes} for p, pl in plans.items()},
             "tflm_arena": arena.to_dict(), "rows": rows,
             "per_kind": kinds.to_dict(orient="records")}, indent=1, default=str))
         print(f"wrote {out}/bench.json and bench.csv")

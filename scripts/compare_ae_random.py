@@ -44,7 +44,7 @@ def main(argv=None) -> dict:
     from helpers.methods import munas
 
     ds = data.load(a.dataset, seed=0)
-    bounds = {"error": a.search_error_bound, "peak_sram_bytes": 2500, "flash_bytes": 4500,
+    bounds = {"error": a.search_error_bound, "peak_sram_bytes": 2500, "weights_bytes": 4500,
               "macs": 30_000_000}
     gspace = spaces.GranularSpace(max_blocks=a.max_blocks, max_filters=a.max_filters,
                                   max_units=a.max_units)

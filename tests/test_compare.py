@@ -4,13 +4,20 @@ import json
 import pytest
 
 from helpers import compare
+from helpers.run import HandOff, load_handoffs
 
 
 def _write(run, nb, figures, model=True):
+    """A run folder entry: figures, and with a model its hand-off record (from the figures)."""
     run.mkdir(parents=True, exist_ok=True)
-    (run / f"{nb}.json").write_text(json.dumps({"notebook": nb, "figures": figures}))
+    payload = {"notebook": nb, "figures": figures}
     if model:
         (run / f"{nb}.best.tflite").write_bytes(b"TFL3")
+        payload["handoff"] = HandOff(
+            method=nb, dataset=figures.get("dataset", figures.get("task", "mnist")), target="t",
+            trials=int(figures.get("trials", 0)), search_cpu_minutes=float(figures.get("search_cpu_minutes", 0)),
+            hypervolume=figures.get("hypervolume")).to_dict()
+    (run / f"{nb}.json").write_text(json.dumps(payload))
 
 
 def test_resolve_run_takes_each_methods_latest_run(tmp_path):
@@ -74,3 +81,34 @@ def test_other_task_methods_finds_reruns(tmp_path):
     src = {nb: run for nb in ("04-micronets-dnas", "06-deployment", "02-aging-evolution")}
     assert compare.other_task_methods(src, "mnist") == {"04-micronets-dnas": run}
     assert compare.other_task_methods(src, "kws") == {}        # 02 is on another task but has no TASK parameter
+
+
+def test_handoff_is_validated_and_required_for_saved_models(tmp_path, monkeypatch):
+    from helpers import run as hrun
+
+    monkeypatch.setenv(hrun.RUN_DIR_ENV, str(tmp_path))
+    good = HandOff(method="m", dataset="mnist", target="t", trials=3, search_cpu_minutes=1.5)
+    hrun.save_model("02-aging-evolution", b"TFL3" * 4)
+    with pytest.raises(ValueError, match="records no handoff"):
+        hrun.record("02-aging-evolution", {"x": 1}, display=False)
+    with pytest.raises(ValueError, match="labels of the models"):
+        hrun.record("02-aging-evolution", {"x": 1}, display=False,
+                    handoff=HandOff(**{**good.to_dict(), "models": ("s", "m")}))
+    for bad, field in [({"trials": -1}, "trials"), ({"dataset": ""}, "dataset"),
+                       ({"search_cpu_minutes": float("nan")}, "search_cpu_minutes"),
+                       ({"hypervolume": -0.1}, "hypervolume")]:
+        with pytest.raises(ValueError, match=f"HandOff.{field}"):
+            hrun.record("02-aging-evolution", {"x": 1}, display=False,
+                        handoff=HandOff(**{**good.to_dict(), "models": ("best",), **bad}))
+    hrun.record("02-aging-evolution", {"x": 1}, display=False, handoff=good)
+    assert load_handoffs(tmp_path) == {"02-aging-evolution": good}
+
+
+def test_collect_refuses_a_model_without_handoff(tmp_path):
+    run = tmp_path / "run"
+    run.mkdir()
+    (run / "02-aging-evolution.best.tflite").write_bytes(b"TFL3")
+    (run / "02-aging-evolution.json").write_text(json.dumps({"notebook": "02-aging-evolution",
+                                                             "figures": {"trials": 3}}))
+    with pytest.raises(ValueError, match="no hand-off record"):
+        compare.collect({"02-aging-evolution": run}, None, "stm32f746zg", progress=False)

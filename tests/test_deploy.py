@@ -34,8 +34,8 @@ def test_int8_io_and_arena(converted):
     rep = deploy.measure_arena(b)  # isolated child process
     rep2 = deploy.measure_arena(b, isolate=False)
     assert rep.head == rep2.head and rep.total == rep.head + rep.tail
-    assert rep.head == resources.profile(arch, (20, 20, 1), 4).peak_sram
-    assert rep.head == resources.plan_tflite(b).peak_bytes
+    assert rep.head == resources.profile(arch, (20, 20, 1), 4).peak_sram_bytes
+    assert rep.head == resources.plan_tflite(b).peak_sram_bytes
     assert len(b) == resources.profile(arch, (20, 20, 1), 4).flash_bytes
     assert "head" in rep.summary() and rep.to_dict()["head"] == rep.head
 

@@ -35,7 +35,7 @@ def test_one_hot_expected_resources_equal_exact_resources(space):
         assert e["ops"] == pytest.approx(2 * p.macs, abs=1e-6)
         assert e["model_size"] == pytest.approx(
             p.flash["weights"] + p.flash["biases"] + p.flash["quant"], abs=1e-6)
-        assert e["working_memory"] == pytest.approx(p.peak_sram, abs=1e-6)
+        assert e["working_memory"] == pytest.approx(p.peak_sram_bytes, abs=1e-6)
         checked += 1
     # the largest and smallest corners too
     for ch in ([max(o) for _, o in space.nodes], [min(o) for _, o in space.nodes]):
@@ -52,7 +52,7 @@ def test_working_memory_is_tflm_lower_bound():
     rng = np.random.default_rng(1)
     for _ in range(15):
         x = dnas.exact_resources(space, dnas.random_choices(space, rng))
-        assert x["working_memory"] <= x["tflm_peak_sram"]
+        assert x["working_memory"] <= x["tflm_peak_sram_bytes"]
 
 
 def test_linear_resources_are_true_expectations_over_the_product_distribution():

@@ -59,18 +59,18 @@ def test_arch_resources_munas_peak_excludes_input_by_hand():
     assert r["peak_sram_bytes"] == 1568 + 16 + 32          # MEAN step: its input, output, scratch
     assert r_in["peak_sram_bytes"] == 784 + 1568           # CONV step with the input live
     assert r_in["peak_sram_bytes"] == resources.profile(_chain(), (28, 28, 1), 10,
-                                                        plan="reordered").peak_sram
+                                                        plan="reordered").peak_sram_bytes
     # int8 weights 3*3*1*8 + 8*10 = 152, int32 biases (8 + 10) * 4 = 72, MEAN's int32 axes 8
-    assert r["flash_bytes"] == 152 + 72 + 8
+    assert r["weights_bytes"] == 152 + 72 + 8
     assert r["macs"] == 14 * 14 * 8 * 9 + 8 * 10
-    assert r["tflite_bytes"] > r["flash_bytes"]
+    assert r["flash_bytes"] > r["weights_bytes"]
 
 
 def test_arch_resources_screen_for_pruned_candidates():
     m = munas.ArchResources((28, 28, 1), 10)
     dense = m(munas.Candidate(_chain(), 0.0))
     half = m(munas.Candidate(_chain(), 0.5))
-    for k in ("peak_sram_bytes", "flash_bytes", "macs"):
+    for k in ("peak_sram_bytes", "weights_bytes", "macs"):
         assert half["dense_" + k] == dense[k]
         assert half[k] == round(dense[k] * 0.5)
 
@@ -82,16 +82,16 @@ def test_aging_evolution_on_granular_space_uses_space_mutate(tmp_path):
     def fake(cand, seed):   # no training: error from the size; "pruned" resources = the screen's
         r = meas(cand)
         return {"error": 1.0 / (1 + r["params"] / 500),
-                **{k: r[k] for k in ("peak_sram_bytes", "flash_bytes", "macs")}}
+                **{k: r[k] for k in ("peak_sram_bytes", "weights_bytes", "macs")}}
 
-    bounds = {"error": 0.5, "peak_sram_bytes": 2500, "flash_bytes": 4500, "macs": 30e6}
+    bounds = {"error": 0.5, "peak_sram_bytes": 2500, "weights_bytes": 4500, "macs": 30e6}
     res = search.aging_evolution(sp, fake, meas, bounds=bounds, budget=14, population_size=5,
                                  sample_size=2, seed=0, directory=tmp_path / "ae", progress=False)
     c = res.completed
     assert len(c) == 14 and (c.origin == "mutation").sum() == 9
     for a in c.arch:
         sp.from_json(json.loads(a)).arch.validate(GS)
-    assert (c.peak_sram_bytes <= 2500).all() and (c.flash_bytes <= 4500).all()
+    assert (c.peak_sram_bytes <= 2500).all() and (c.weights_bytes <= 4500).all()
     assert res.hypervolume > 0
 
 

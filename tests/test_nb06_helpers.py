@@ -44,7 +44,7 @@ def test_mobilenetv2_arch_matches_the_documented_bench_model():
     # docs/emulator.md: 1,423,904 MACs, TFLM arena head 34,560 B for this model
     prof = resources.profile(arch, (48, 48, 3), 10)
     assert prof.macs == 1_423_904
-    assert prof.peak_sram == 34_560
+    assert prof.peak_sram_bytes == 34_560
     assert deploy.reference_arch("mobilenetv2-0.35", (32, 32, 3), width=2.0).width == 0.7
 
 
@@ -110,8 +110,8 @@ def test_reference_model_converts_and_plans_match_tflm(tiny_ds_cnn):
     arch, model, tfl, rep = tiny_ds_cnn
     assert tuple(model.outputs[0].shape[1:]) == (12,)
     arena = deploy.measure_arena(tfl, isolate=False)
-    assert resources.plan_tflite(tfl, "tflm").peak_bytes == arena.head
-    assert resources.profile(arch, (49, 10, 1), 12).peak_sram == arena.head
+    assert resources.plan_tflite(tfl, "tflm").peak_sram_bytes == arena.head
+    assert resources.profile(arch, (49, 10, 1), 12).peak_sram_bytes == arena.head
     xq = deploy.quantize_input(tfl, rep[:2])
     ref = deploy.reference_outputs(tfl, xq[0], engine="tflm").ravel()
     for p in resources.PLANS:
@@ -147,8 +147,8 @@ def test_live_memory_timeline_one_line_per_plan():
     ax = plots.live_memory_timeline(ps)
     assert len(ax.get_lines()) == 2 * len(ps)          # step line + dashed peak each
     peaks = sorted(float(l.get_ydata()[0]) for l in ax.get_lines() if l.get_linestyle() == "--")
-    assert peaks == sorted(p.peak_bytes / 1024 for p in ps.values())
-    assert ps["inplace"].peak_bytes < ps["tflm"].peak_bytes
+    assert peaks == sorted(p.peak_sram_bytes / 1024 for p in ps.values())
+    assert ps["inplace"].peak_sram_bytes < ps["tflm"].peak_sram_bytes
 
 
 def _fake_table(scale):

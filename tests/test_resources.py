@@ -24,12 +24,12 @@ def test_greedy_planner_chain_known_answer():
     p = R.plan(g, "tflm")
     # t1 (largest) at 0; the input overlaps it in time -> 208; the output also -> 208
     assert p.offsets == {1: 0, 0: 208, 2: 208}
-    assert p.peak_bytes == 320 and p.live_bytes == [320, 272]
-    assert R.plan(g, "reordered").peak_bytes == 320
+    assert p.peak_sram_bytes == 320 and p.live_bytes == [320, 272]
+    assert R.plan(g, "reordered").peak_sram_bytes == 320
     # scratch buffers are planned like tensors, live during their op only
     g2 = _graph([100, 200, 50], [("X", [0], [1], {}, [40]), ("X", [1], [2], {}, [])], [0], [2])
     p2 = R.plan(g2, "tflm")
-    assert p2.scratch == [(0, 320, 48)] and p2.peak_bytes == 368
+    assert p2.scratch == [(0, 320, 48)] and p2.peak_sram_bytes == 368
 
 
 def test_greedy_tie_breaking_later_buffer_first():
@@ -53,11 +53,11 @@ def test_reordering_known_answer():
     tflm = R.plan(g, "tflm")
     re = R.plan(g, "reordered")
     assert max(tflm.live_bytes) == 16 + 1008 + 1008
-    assert tflm.peak_bytes >= 2032
-    assert re.peak_bytes == 16 + 1008 + 16  # X + one big + one small at a time
+    assert tflm.peak_sram_bytes >= 2032
+    assert re.peak_sram_bytes == 16 + 1008 + 16  # X + one big + one small at a time
     assert re.order in ([0, 2, 1, 3, 4], [1, 3, 0, 2, 4])
-    assert re.peak_bytes < tflm.peak_bytes
-    assert max(re.live_bytes) == re.peak_bytes
+    assert re.peak_sram_bytes < tflm.peak_sram_bytes
+    assert max(re.live_bytes) == re.peak_sram_bytes
 
 
 def _dw_chain(extra_consumer=False):
@@ -79,11 +79,11 @@ def _dw_chain(extra_consumer=False):
 
 def test_inplace_depthwise_known_answer():
     g = _dw_chain()
-    assert R.plan(g, "reordered").peak_bytes == 512  # 2N at the depthwise step
+    assert R.plan(g, "reordered").peak_sram_bytes == 512  # 2N at the depthwise step
     p = R.plan(g, "inplace")
     assert p.inplace_ops == [0]
     assert p.live_bytes[0] == 256 + 64  # N + one output channel (8x8)
-    assert p.peak_bytes == 384  # the 1x1 conv step: Y (in X's buffer) + Z
+    assert p.peak_sram_bytes == 384  # the 1x1 conv step: Y (in X's buffer) + Z
     assert p.offsets[3] == p.offsets[0]  # output written over the input
     assert [s[2] for s in p.scratch] == [64]
 
@@ -94,7 +94,7 @@ def test_inplace_needs_input_dead_after_depthwise():
     if p.inplace_ops:  # legal only if the other consumer of X ran before the DW
         pos = {o: i for i, o in enumerate(p.order)}
         assert pos[2] < pos[0]
-    assert p.peak_bytes <= R.plan(g, "reordered").peak_bytes
+    assert p.peak_sram_bytes <= R.plan(g, "reordered").peak_sram_bytes
 
 
 def test_macs_match_independent_count():
@@ -138,7 +138,7 @@ def test_profile_result_object():
     a = spaces.GranularArch.random(np.random.default_rng(0))
     p = R.profile(a, input_shape=(32, 32, 3), num_classes=10, plan="reordered")
     d = p.to_dict()
-    assert d["peak_sram"] == p.peak_sram and d["plan"] == "reordered"
+    assert d["peak_sram_bytes"] == p.peak_sram_bytes and d["plan"] == "reordered"
     assert "peak SRAM" in str(p) and "flash" in p.summary()
     t = p.table()
     assert len(t) == len(p.layers) and {"opcode", "macs", "live_bytes"} <= set(t.columns)
@@ -157,7 +157,7 @@ def test_plans_order_on_random_architectures():
     for i in range(150):
         a = (spaces.GranularArch.random(rng) if i % 2 else spaces.BlockArch.random(rng))
         g = R.graph_from_layers(a.layers((32, 32, 3), 10))
-        t, r, ip = (R.plan(g, n).peak_bytes for n in R.PLANS)
+        t, r, ip = (R.plan(g, n).peak_sram_bytes for n in R.PLANS)
         assert ip <= r <= t
         strictly += r < t
         dw_saving += ip < r

@@ -154,7 +154,7 @@ def test_mcunet_evolution_respects_constraints(tmp_path):
 
     def res(a):
         p = resources.profile(a, (28, 28, 1), 10, plan="tflm", table=False)
-        return {"peak_sram_bytes": p.peak_sram, "flash_bytes": p.flash_bytes}
+        return {"peak_sram_bytes": p.peak_sram_bytes, "flash_bytes": p.flash_bytes}
 
     def evaluate(a, seed):  # a stand-in for the predictor: bigger is "better"
         return {"error": 1.0 / (1.0 + resources.profile(a, (28, 28, 1), 10, table=False).macs / 1e6)}
@@ -168,6 +168,6 @@ def test_mcunet_evolution_respects_constraints(tmp_path):
     assert (c.peak_sram_bytes <= 12_000).all() and (c.flash_bytes <= 180_000).all()
     best = spaces.from_json(r.best["arch"])
     p = resources.profile(best, (28, 28, 1), 10, plan="tflm", table=False)
-    assert p.peak_sram <= 12_000 and p.flash_bytes <= 180_000
+    assert p.peak_sram_bytes <= 12_000 and p.flash_bytes <= 180_000
     assert best.width == 0.5 and best.resolution in (20, 24, 28)
     assert set(c.origin) >= {"random", "mutation", "crossover"}

@@ -14,7 +14,7 @@ def test_fast_profile_matches_exact_profile(input_shape):
         a = spaces.BlockArch.random(rng)
         f = tinynas.fast_profile(a, input_shape, 10)
         e = resources.profile(a, input_shape, 10, plan="inplace", table=False)
-        assert (f.peak_sram, f.macs, f.params) == (e.peak_sram, e.macs, e.params), a.to_json()
+        assert (f.peak_sram_bytes, f.macs, f.params) == (e.peak_sram_bytes, e.macs, e.params), a.to_json()
 
 
 def test_flash_estimate_error_is_small():
@@ -36,7 +36,7 @@ def test_rank_by_mean_flops_hand_made():
 
 
 def _samples(rows, m):
-    df = pd.DataFrame(rows, columns=["width", "resolution", "macs", "peak_sram", "flash_bytes"])
+    df = pd.DataFrame(rows, columns=["width", "resolution", "macs", "peak_sram_bytes", "flash_bytes"])
     df["arch"] = ""
     df["params"] = 0
     df["flash_exact"] = True  # nothing to re-profile
@@ -97,11 +97,11 @@ def test_fitting_archs_fit():
     fm = tinynas.calibrate_flash((28, 28, 1), 10, n=10, seed=0)
     s = tinynas.sample_spaces([0.5], [32], 20, (28, 28, 1), 10, seed=0, flash_model=fm,
                               progress=False)
-    budget_sram = int(np.median(s.profiles.peak_sram))
+    budget_sram = int(np.median(s.profiles.peak_sram_bytes))
     archs = tinynas.fitting_archs(s, 0.5, 32, 3, budget_sram, 10 ** 7)
     assert 1 <= len(archs) <= 3
     for a in archs:
         assert resources.profile(a, (28, 28, 1), 10, plan="inplace",
-                                 table=False).peak_sram <= budget_sram
+                                 table=False).peak_sram_bytes <= budget_sram
     with pytest.raises(ValueError, match="fits"):
         tinynas.fitting_archs(s, 0.5, 32, 3, 10, 10)

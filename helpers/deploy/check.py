@@ -63,15 +63,15 @@ def check_against_tflm(arch, input_shape, num_classes, seed: int = 0, n_samples:
     g_est = resources.graph_from_layers(arch.layers(input_shape, num_classes))
     g_file = resources.graph_from_tflite(b)
     sig = lambda g: [(op.opcode, tuple(g.tensors[op.outputs[0]].shape)) for op in g.ops]  # noqa
-    est = resources.plan(g_est, "tflm").peak_bytes
+    est = resources.plan(g_est, "tflm").peak_sram_bytes
     flash = resources.flash_bytes(g_est)
     payload = len(b) - resources.FLASH_FIXED_OVERHEAD
     out = {"hash": arch.hash, "arch": arch.to_dict(),
            "head_estimate": est, "head_measured": measured.head,
            "head_match": est == measured.head,
-           "head_from_file_plan": resources.plan(g_file, "tflm").peak_bytes,
-           "reordered": resources.plan(g_est, "reordered").peak_bytes,
-           "inplace": resources.plan(g_est, "inplace").peak_bytes,
+           "head_from_file_plan": resources.plan(g_file, "tflm").peak_sram_bytes,
+           "reordered": resources.plan(g_est, "reordered").peak_sram_bytes,
+           "inplace": resources.plan(g_est, "inplace").peak_sram_bytes,
            "flash_estimate": flash["total"], "file_bytes": len(b),
            "flash_rel_error": abs(flash["total"] - len(b)) / max(payload, 1),
            "ops_match": sig(g_file) == sig(g_est), "n_ops": len(g_file.ops),

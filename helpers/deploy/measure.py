@@ -79,7 +79,7 @@ def measure_deployed(tflite_bytes: bytes, data, target, *, n_test: int | None = 
     out.update(tflm_arena_head_bytes=arena.head, tflm_arena_total_bytes=arena.total)
     p_tflm = resources.profile(tflite_bytes, plan="tflm", table=False)
     p_inpl = resources.profile(tflite_bytes, plan="inplace", table=False)
-    out.update(peak_sram_tflm_estimate_bytes=p_tflm.peak_sram, peak_sram_inplace_bytes=p_inpl.peak_sram,
+    out.update(peak_sram_tflm_estimate_bytes=p_tflm.peak_sram_bytes, peak_sram_inplace_bytes=p_inpl.peak_sram_bytes,
                flash_bytes=len(tflite_bytes), macs=p_tflm.macs, params=p_tflm.params)
     out["fits_target"] = bool(tgt.fits(arena.total, len(tflite_bytes)))
     if emulate:

@@ -213,7 +213,7 @@ def generate_c(tflite_bytes, plan: str = "inplace", kernels: str = "dsp") -> Gen
     out.append("  return 0;\n}\n")
     tin, tout = m.inputs[0], m.outputs[0]
     return GeneratedC(source="\n".join(out), plan=plan_name, kernels=kernels, arena_bytes=arena,
-                      plan_peak_bytes=int(getattr(pl, "peak_bytes", arena)),
+                      plan_peak_bytes=int(getattr(pl, "peak_sram_bytes", arena)),
                       input_offset=off(tin), input_bytes=nbytes(tin),
                       input_shape=tuple(m.tensors[tin].shape), output_offset=off(tout),
                       output_bytes=nbytes(tout), output_shape=tuple(m.tensors[tout].shape),

@@ -67,7 +67,7 @@ def _hwc(shape):
 def prepare(tflite_bytes, rounding: str | None = None) -> list:
     """Parse a model into a list of :class:`OpSpec` (file order). Taught in 06-deployment."""
     rounding = rounding or ROUNDING
-    m = tflite_io.read(tflite_bytes)
+    m = tflite_io.require_int8(tflite_bytes, "helpers.engine.interpreter (the int8 kernels)")
     T = m.tensors
     specs = []
     for op in m.ops:
@@ -316,7 +316,7 @@ class _NaivePlan:
                     self.sizes[t] = model.tensors[t].nbytes
                     off += (model.tensors[t].nbytes + 15) // 16 * 16
         self.scratch = []
-        self.peak_bytes = off
+        self.peak_sram_bytes = off
 
 
 def _get_plan(tflite_bytes, plan):
@@ -333,7 +333,7 @@ def _plan_arena_bytes(plan) -> int:
         end = max(end, int(off) + int(plan.sizes[t]))
     for _op, off, size in getattr(plan, "scratch", []) or []:
         end = max(end, int(off) + int(size))
-    return max(end, int(getattr(plan, "peak_bytes", 0) or 0))
+    return max(end, int(getattr(plan, "peak_sram_bytes", 0) or 0))
 
 
 class Interpreter:
@@ -341,7 +341,7 @@ class Interpreter:
 
     ``plan``: ``"tflm"``, ``"reordered"``, ``"inplace"`` (from
     :func:`helpers.resources.plan_tflite`), a plan object with ``order``, ``offsets``,
-    ``sizes``, ``scratch``, ``peak_bytes``, or ``None`` (no sharing). Taught in
+    ``sizes``, ``scratch``, ``peak_sram_bytes``, or ``None`` (no sharing). Taught in
     06-deployment.
     """
 

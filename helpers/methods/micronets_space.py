@@ -327,18 +327,18 @@ def exact_resources(space: DNASSpace, choices, plan: str = "reordered") -> dict:
     ``plan`` (default ``"reordered"``: the maximum live bytes, which on a chain is
     SpArSe's max of input + output; ``"tflm"`` gives TFLM's greedy arena plan, which can
     be larger through fragmentation), ``macs``, ``ops``; plus ``flash_bytes`` (whole
-    ``.tflite``) and ``tflm_peak_sram`` (TFLM's plan). Taught in 04-micronets-dnas."""
+    ``.tflite``) and ``tflm_peak_sram_bytes`` (TFLM's plan). Taught in 04-micronets-dnas."""
     p = resources.profile(to_arch(space, choices), space.input_shape, space.num_classes,
                           plan=plan, table=False)
     out = {"model_size": p.flash["weights"] + p.flash["biases"] + p.flash["quant"],
-           "working_memory": p.peak_sram, "macs": p.macs, "ops": 2 * p.macs,
+           "working_memory": p.peak_sram_bytes, "macs": p.macs, "ops": 2 * p.macs,
            "flash_bytes": p.flash_bytes}
     if plan != "tflm":
         g = resources.graph_from_layers(to_arch(space, choices).layers(space.input_shape,
                                                                         space.num_classes))
-        out["tflm_peak_sram"] = resources.plan(g, "tflm").peak_bytes
+        out["tflm_peak_sram_bytes"] = resources.plan(g, "tflm").peak_sram_bytes
     else:
-        out["tflm_peak_sram"] = p.peak_sram
+        out["tflm_peak_sram_bytes"] = p.peak_sram_bytes
     return out
 
 

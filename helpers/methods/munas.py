@@ -131,8 +131,8 @@ def arch_resources(arch, input_shape, num_classes, *, plan: str = "reordered",
       rounded up to 16 B as in TFLite-Micro.  μNAS's definition excludes the
       network input (and the weights), so ``include_input=False`` (default)
       leaves the input tensor out; TFLite-Micro's arena head includes it.
-    * ``flash_bytes``: int8 weights + int32 biases (μNAS "model size"), and
-      ``tflite_bytes``: the whole ``.tflite`` file (graph, quantisation, header).
+    * ``weights_bytes``: int8 weights + int32 biases (μNAS "model size"), and
+      ``flash_bytes``: the whole ``.tflite`` file (graph, quantisation, header).
     * ``macs``, ``params``.
 
     Taught in 02-aging-evolution.
@@ -146,8 +146,8 @@ def arch_resources(arch, input_shape, num_classes, *, plan: str = "reordered",
         for t in g.inputs:
             g.tensors[t].const = True  # not planned: outside the activation arena
     mp = _res.plan(g, plan)
-    return {"peak_sram_bytes": int(mp.peak_bytes), "flash_bytes": int(fl["weights"] + fl["biases"]),
-            "macs": int(macs), "params": int(params), "tflite_bytes": int(fl["total"])}
+    return {"peak_sram_bytes": int(mp.peak_sram_bytes), "weights_bytes": int(fl["weights"] + fl["biases"]),
+            "macs": int(macs), "params": int(params), "flash_bytes": int(fl["total"])}
 
 
 class ArchResources:
@@ -162,7 +162,7 @@ class ArchResources:
     ``evaluate`` on the pruned architecture.  Picklable.  Taught in 02-aging-evolution.
     """
 
-    KEYS = ("peak_sram_bytes", "flash_bytes", "macs")
+    KEYS = ("peak_sram_bytes", "weights_bytes", "macs")
 
     def __init__(self, input_shape, num_classes, *, plan: str = "reordered",
                  include_input: bool = False):
@@ -211,7 +211,7 @@ def evaluate_arch(arch, data, epochs: int = 1, *, sparsity: float | None = None,
     are those of that pruned architecture (:func:`arch_resources`, with
     ``plan`` and ``include_input``). Returns a JSON-able dict: ``error`` (1 − validation
     accuracy of the final, pruned model), ``val_accuracy``, ``peak_sram_bytes``,
-    ``flash_bytes``, ``macs``, ``params``, ``tflite_bytes``, ``sparsity``,
+    ``weights_bytes``, ``flash_bytes``, ``macs``, ``params``, ``sparsity``,
     ``achieved_sparsity``, ``pruned_arch`` (JSON), ``loss_first``/``loss_last``,
     ``train_seconds``, ``epochs_run``; with ``return_model`` also ``model`` (the trained
     Keras model, masked, original widths). Taught in 02-aging-evolution.

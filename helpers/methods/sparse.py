@@ -604,7 +604,7 @@ def candidate_resources(cand: SparseCandidate, input_shape, num_classes, *, exac
         out["model_size"] = int(p - round(cand.sparsity * p) + o)
     if exact:
         prof = R.profile(g, plan="tflm", table=False)
-        out["peak_sram_dense"] = prof.peak_sram
+        out["peak_sram_dense"] = prof.peak_sram_bytes
         out["flash_dense"] = prof.flash_bytes
         out["macs_dense"] = prof.macs
     return out
@@ -702,7 +702,7 @@ class SparseEvaluator:
         keras.backend.clear_session()
         out = {"error": 1.0 - info["val_accuracy"], "model_size": ms.nonzero,
                "working_memory": wm.peak, "model_size_indexed": ms.indexed,
-               "peak_sram_bytes": prof.peak_sram, "flash_bytes": prof.flash_bytes,
+               "peak_sram_bytes": prof.peak_sram_bytes, "flash_bytes": prof.flash_bytes,
                "macs": prof.macs, "params_dense": ms.dense}
         out.update({k: v for k, v in info.items() if k != "pruned_arch"})
         out["pruned_arch"] = info["pruned_arch"]

@@ -57,25 +57,25 @@ def _progress(it, progress, **kw):
 class FastProfile:
     """Resources of one block-space architecture from :func:`fast_profile`.
 
-    ``peak_sram`` (in-place plan), ``macs`` and ``params`` are exact; ``flash_bytes``
+    ``peak_sram_bytes`` (in-place plan), ``macs`` and ``params`` are exact; ``flash_bytes``
     is an estimate (``flash_exact`` False) unless re-profiled exactly.
     Taught in 01-search-space-cdf."""
 
     macs: int
     params: int
-    peak_sram: int
+    peak_sram_bytes: int
     flash_bytes: int
     flash_known: int           # weights + biases + quantisation bytes (exact part)
     features: tuple            # what the flash graph-table model uses
     flash_exact: bool = False
 
     def to_dict(self) -> dict:
-        return {"macs": self.macs, "params": self.params, "peak_sram": self.peak_sram,
+        return {"macs": self.macs, "params": self.params, "peak_sram_bytes": self.peak_sram_bytes,
                 "flash_bytes": self.flash_bytes, "flash_exact": self.flash_exact}
 
     def summary(self) -> str:
         return (f"MACs {self.macs:,}  params {self.params:,}  peak SRAM (inplace) "
-                f"{self.peak_sram:,} B  flash {'' if self.flash_exact else '~'}"
+                f"{self.peak_sram_bytes:,} B  flash {'' if self.flash_exact else '~'}"
                 f"{self.flash_bytes:,} B")
 
     __str__ = summary
@@ -212,7 +212,7 @@ def fast_profile(arch, input_shape, num_classes, flash_model: FlashModel | None 
     known = w + b + q
     feats = (n_conv, n_dw, n_add, n_resize, pad)
     fm = flash_model or _UNCALIBRATED
-    return FastProfile(macs=macs, params=params, peak_sram=peak,
+    return FastProfile(macs=macs, params=params, peak_sram_bytes=peak,
                        flash_bytes=fm.predict(known, feats), flash_known=known, features=feats)
 
 
@@ -269,7 +269,7 @@ class SpaceSamples:
     """``m`` sampled architectures per (width, resolution) space with their fast profiles.
 
     ``profiles``: DataFrame with columns width, resolution, arch (JSON), macs, params,
-    peak_sram, flash_bytes, flash_exact. Taught in 01-search-space-cdf."""
+    peak_sram_bytes, flash_bytes, flash_exact. Taught in 01-search-space-cdf."""
 
     profiles: object
     input_shape: tuple
@@ -329,10 +329,10 @@ def sample_spaces(widths, resolutions, m: int, input_shape, num_classes, *, spac
         for _ in range(m):
             a = spaces.BlockArch.random(rng, space=sp, width=w, resolution=r)
             fp = fast_profile(a, input_shape, num_classes, fm)
-            rows.append((w, r, a.to_json(), fp.macs, fp.params, fp.peak_sram,
+            rows.append((w, r, a.to_json(), fp.macs, fp.params, fp.peak_sram_bytes,
                          fp.flash_bytes, False))
     df = pd.DataFrame(rows, columns=["width", "resolution", "arch", "macs", "params",
-                                     "peak_sram", "flash_bytes", "flash_exact"])
+                                     "peak_sram_bytes", "flash_bytes", "flash_exact"])
     return SpaceSamples(df, tuple(input_shape), int(num_classes), m, fm,
                         time.perf_counter() - t0, seed)
 
@@ -398,7 +398,7 @@ class SpaceRanking:
 
 def _fits(samples: SpaceSamples, sram_budget: int, flash_budget: int, exact: bool):
     df = samples.profiles
-    sram_ok = df["peak_sram"].to_numpy() <= sram_budget
+    sram_ok = df["peak_sram_bytes"].to_numpy() <= sram_budget
     fl = df["flash_bytes"].to_numpy()
     margin = samples.flash_model.max_error * 2 + 64
     checks = 0

@@ -26,7 +26,7 @@ file. Memory plans (:func:`plan`, :func:`plan_tflite`):
     tensor (network input and output included) and every kernel scratch buffer,
     sizes rounded up to 16 bytes, lifetimes in the file's operator order, buffers
     placed largest first (ties: later-added first) at the lowest offset that does
-    not collide with a buffer alive at the same time. ``peak_bytes`` is the arena
+    not collide with a buffer alive at the same time. ``peak_sram_bytes`` is the arena
     *head* TFLM reports.
 ``"reordered"``
     Liberis & Lane operator reordering as in muNAS: the minimum over all valid

@@ -161,7 +161,7 @@ def graph_from_tflite(model) -> Graph:
     """Graph IR of a ``.tflite`` (bytes, path or :class:`helpers.tflite_io.TFLiteModel`).
     Taught in 02-aging-evolution.
     """
-    m = tflite_io.read(model)
+    m = tflite_io.require_int8(model, "helpers.resources (profile, plan_tflite)")
     tensors = [Tensor(index=t.index, shape=tuple(t.shape), itemsize=t.dtype.itemsize,
                       const=t.is_constant or t.is_variable, name=t.name, nbytes=t.nbytes,
                       channels=int(t.scale.size) if t.scale.size > 1 else 0)

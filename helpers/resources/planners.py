@@ -62,10 +62,10 @@ class MemoryPlan:
 
     ``order``: op indices in execution order; ``offsets`` / ``sizes``: tensor
     index -> byte offset / aligned bytes in the arena; ``scratch``: list of
-    (op_index, offset, size); ``peak_bytes``: the plan's peak SRAM (for "tflm"
+    (op_index, offset, size); ``peak_sram_bytes``: the plan's peak SRAM (for "tflm"
     the arena head TFLM allocates; for "reordered" / "inplace" the minimum over
     execution orders of the maximum live bytes); ``arena_bytes``: size of the
-    concrete offset layout (greedy placement in ``order``; equals ``peak_bytes``
+    concrete offset layout (greedy placement in ``order``; equals ``peak_sram_bytes``
     for "tflm", may exceed it by fragmentation otherwise; for "inplace" the
     layout keeps a depthwise input's whole buffer for its in-place output, so it
     is conservative); ``live_bytes``: bytes live at each step of ``order``;
@@ -78,14 +78,14 @@ class MemoryPlan:
     offsets: dict
     sizes: dict
     scratch: list
-    peak_bytes: int
+    peak_sram_bytes: int
     arena_bytes: int = 0
     live_bytes: list = field(default_factory=list)
     inplace_ops: list = field(default_factory=list)
     lifetimes: dict = field(default_factory=dict)
 
     def summary(self) -> str:
-        s = (f"memory plan '{self.name}': peak {self.peak_bytes} B "
+        s = (f"memory plan '{self.name}': peak {self.peak_sram_bytes} B "
              f"(layout {self.arena_bytes} B), {len(self.order)} ops, "
              f"{len(self.sizes)} tensors, {len(self.scratch)} scratch buffers")
         if self.inplace_ops:
@@ -96,7 +96,7 @@ class MemoryPlan:
         return self.summary()
 
     def to_dict(self) -> dict:
-        return {"name": self.name, "order": list(self.order), "peak_bytes": self.peak_bytes,
+        return {"name": self.name, "order": list(self.order), "peak_sram_bytes": self.peak_sram_bytes,
                 "arena_bytes": self.arena_bytes,
                 "offsets": {int(k): int(v) for k, v in self.offsets.items()},
                 "sizes": {int(k): int(v) for k, v in self.sizes.items()},
@@ -190,7 +190,7 @@ def _layout(g: Graph, order: list, name: str, alias: dict | None = None,
             live[s - 1] += sizes[i]
     lifetimes = {t: (first.get(t, -1), last.get(t, -1)) for t in tids}
     return MemoryPlan(name=name, order=list(order), offsets=off, sizes=sz, scratch=scratch,
-                      peak_bytes=arena, arena_bytes=arena, live_bytes=live,
+                      peak_sram_bytes=arena, arena_bytes=arena, live_bytes=live,
                       lifetimes=lifetimes)
 
 
@@ -298,7 +298,7 @@ def plan(g: Graph, name: str = "tflm") -> MemoryPlan:
     if name == "reordered":
         peak, order, live = _best_order(g, sizes, set(), {}, {})
         p = _layout(g, order, "reordered")
-        p.peak_bytes = peak
+        p.peak_sram_bytes = peak
         p.live_bytes = live
         return p
     # in-place depthwise: candidates = DW ops with depth multiplier 1 whose input is a
@@ -346,7 +346,7 @@ def plan(g: Graph, name: str = "tflm") -> MemoryPlan:
             best = (peak, order, live, inplace, alias, extra)
     peak, order, live, inplace, alias, extra = best
     p = _layout(g, order, "inplace", alias=alias, extra_scratch=extra)
-    p.peak_bytes = peak
+    p.peak_sram_bytes = peak
     p.live_bytes = live
     p.inplace_ops = inplace
     return p

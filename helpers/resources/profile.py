@@ -18,7 +18,7 @@ from helpers.resources.planners import MemoryPlan, plan as _plan
 class Profile:
     """Resources of one network (MLTK-profiler style result object).
 
-    ``peak_sram``: activation bytes under ``plan`` (TFLM arena head for "tflm");
+    ``peak_sram_bytes``: activation bytes under ``plan`` (TFLM arena head for "tflm");
     ``flash_bytes``: estimated size of the int8 ``.tflite`` (see
     :func:`flash_bytes`, ``flash`` has the parts); ``macs`` / ``params``: totals;
     ``layers``: one dict per operator (see :meth:`table`); ``kernels``: the
@@ -27,7 +27,7 @@ class Profile:
 
     name: str
     plan: str
-    peak_sram: int
+    peak_sram_bytes: int
     flash_bytes: int
     macs: int
     params: int
@@ -45,7 +45,7 @@ class Profile:
                  f"  flash        {self.flash_bytes:>12,} B  (weights {self.flash['weights']:,}"
                  f" + biases {self.flash['biases']:,} + quant {self.flash['quant']:,}"
                  f" + graph {self.flash['graph']:,} + fixed {self.flash['overhead']:,})",
-                 f"  peak SRAM    {self.peak_sram:>12,} B  (activations + scratch, 16-B aligned)",
+                 f"  peak SRAM    {self.peak_sram_bytes:>12,} B  (activations + scratch, 16-B aligned)",
                  f"  operators    {len(self.layers):>12}"]
         return "\n".join(lines)
 
@@ -53,7 +53,7 @@ class Profile:
         return self.summary()
 
     def __repr__(self) -> str:
-        return (f"Profile(plan={self.plan!r}, peak_sram={self.peak_sram}, "
+        return (f"Profile(plan={self.plan!r}, peak_sram_bytes={self.peak_sram_bytes}, "
                 f"flash_bytes={self.flash_bytes}, macs={self.macs}, params={self.params})")
 
     def table(self):
@@ -63,7 +63,7 @@ class Profile:
         return pd.DataFrame(self.layers)
 
     def to_dict(self) -> dict:
-        return {"name": self.name, "plan": self.plan, "peak_sram": self.peak_sram,
+        return {"name": self.name, "plan": self.plan, "peak_sram_bytes": self.peak_sram_bytes,
                 "flash_bytes": self.flash_bytes, "macs": self.macs, "params": self.params,
                 "flash": dict(self.flash), "input_shape": list(self.input_shape),
                 "num_classes": self.num_classes, "layers": [dict(r) for r in self.layers],
@@ -116,7 +116,7 @@ def profile(arch_or_model, input_shape=None, num_classes=None, plan: str = "tflm
                          "step": step[op.index], "live_bytes": mp.live_bytes[step[op.index]]})
     used = {op.opcode for op in g.ops}
     kernels = {k: v for k, v in KERNELS_ASSUMED.items() if k in used}
-    return Profile(name=name, plan=plan, peak_sram=mp.peak_bytes, flash_bytes=fl["total"],
+    return Profile(name=name, plan=plan, peak_sram_bytes=mp.peak_sram_bytes, flash_bytes=fl["total"],
                    macs=g.macs, params=g.params, flash=fl, layers=rows, kernels=kernels,
                    memory_plan=mp, input_shape=tuple(input_shape or ()),
                    num_classes=int(num_classes or 0))

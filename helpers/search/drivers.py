@@ -18,8 +18,16 @@ from typing import Callable, Mapping, Sequence
 import numpy as np
 
 from helpers.search.objectives import DEFAULT_CAP
-from helpers.search.store import (SearchResult, _atomic_write_json, _check_objectives, _fmt,
-                                  _json_default, _project_dir, load_search)
+from helpers.search.store import (SearchFailedError, SearchResult, _atomic_write_json,
+                                  _check_objectives, _fmt, _json_default, _project_dir, load_search)
+
+def _parse_listen(listen: str) -> tuple[str, int]:
+    host, sep, port = str(listen).rpartition(":")
+    if not sep or not host or not port.isdigit() or not 0 <= int(port) < 65536:
+        raise ValueError(f"listen must be 'HOST:PORT' (port 0: a free one), e.g. '0.0.0.0:50051'; "
+                         f"got {listen!r}")
+    return host, int(port)
+
 
 ALGORITHMS = ("aging_evolution", "random_search", "mcunet_evolution", "bayesian_optimization")
 
@@ -60,7 +68,8 @@ def run_search(algorithm: str, space, evaluate: Callable, resources: Callable | 
                bounds: Mapping[str, float | None], objectives: Sequence[str] | None = None,
                budget: int, seed: int = 0, directory, workers: int = 1, progress: bool = True,
                overwrite: bool = False, cap: float = DEFAULT_CAP, arch_from_json=None,
-               worker_timeout_s: float | None = None, **algo_kwargs) -> SearchResult:
+               worker_timeout_s: float | None = None, listen: str | None = None,
+               **algo_kwargs) -> SearchResult:
     """Run (or resume) a search whose every trial is stored in ``directory``.
 
     ``algorithm``: one of ``"aging_evolution"``, ``"random_search"``,
@@ -77,15 +86,27 @@ def run_search(algorithm: str, space, evaluate: Callable, resources: Callable | 
 
     ``workers > 1``: this process becomes keras-tuner's chief (gRPC on
     127.0.0.1, a free port) and starts ``workers`` worker processes
-    (``python -m helpers.search worker``) that evaluate candidates in
-    parallel; the space and functions are sent to them with cloudpickle.
+    (``python -m helpers.search.workers worker``) that evaluate candidates in
+    parallel; the space and functions are sent to them with cloudpickle. Workers die
+    with the chief (parent-death signal, and a watchdog on the chief's address).
+    ``listen="HOST:PORT"`` (port 0: a free one) serves on that address instead, also with
+    ``workers=0`` or 1: more workers, started by hand in another shell or on another machine
+    that sees the same folder (shared or synced), join the running search with
+    ``python -m helpers.search.workers join DIRECTORY`` (the address is in
+    ``DIRECTORY/workers/address.json``); the result is the same as with spawned workers.
     If ``KERASTUNER_ORACLE_IP`` is already set (keras-tuner's "same script on
     every machine" mode) the process acts as chief or worker according to
-    ``KERASTUNER_TUNER_ID`` and starts nobody.  Taught in 02-aging-evolution.
+    ``KERASTUNER_TUNER_ID`` and starts nobody.
+
+    Every search ends: ``max_consecutive_failed_trials`` (3) trials failing in a row stop it
+    with :class:`SearchFailedError` (``resumable=False``) showing the real error; a worker
+    that dies stops it at once with its log tail (``resumable=True``); ``worker_timeout_s``
+    bounds the whole multi-worker search. Taught in 02-aging-evolution.
     """
     d, parent, name = _project_dir(directory)
-    if not isinstance(workers, (int, np.integer)) or workers < 1:
-        raise ValueError(f"workers must be an integer >= 1; got {workers!r}")
+    if isinstance(workers, bool) or not isinstance(workers, (int, np.integer)) or workers < (0 if listen else 1):
+        raise ValueError(f"workers must be an integer >= 1 (>= 0 with listen=); got {workers!r}")
+    host, port = _parse_listen(listen) if listen else ("127.0.0.1", 0)
     objectives, bounds = _check_objectives(objectives, bounds)
     if not callable(evaluate):
         raise ValueError("evaluate must be callable: evaluate(arch, trial_seed) -> dict")
@@ -133,7 +154,7 @@ def run_search(algorithm: str, space, evaluate: Callable, resources: Callable | 
 
     from helpers.search.oracles import make_oracle  # heavy: keras-tuner, TensorFlow
     from helpers.search.tuner import ArchTuner
-    from helpers.search.workers import _free_port, _run_worker, _serve, _start_workers
+    from helpers.search.workers import _free_port, _run_worker, _serve, _start_workers, _write_spec
 
     oracle = make_oracle(algorithm, space, objectives, bounds, resources, budget, seed, cap,
                           arch_from_json, algo_kwargs)
@@ -144,7 +165,7 @@ def run_search(algorithm: str, space, evaluate: Callable, resources: Callable | 
     prog = _Progress(int(budget), progress, algorithm, objectives, bounds)
     oracle.progress_callback = prog
     try:
-        if workers == 1 and not env_mode:
+        if workers == 1 and not env_mode and not listen:
             tuner = ArchTuner(oracle, evaluate, directory=parent, project_name=name)
             prog(oracle)
             tuner.search()
@@ -156,15 +177,25 @@ def run_search(algorithm: str, space, evaluate: Callable, resources: Callable | 
             if env_mode:
                 ip, port, procs = os.environ["KERASTUNER_ORACLE_IP"], int(os.environ["KERASTUNER_ORACLE_PORT"]), []
             else:
-                ip, port = "127.0.0.1", _free_port()
-                procs = _start_workers(d, workers, ip, port, dict(
+                ip, port = host, (port or _free_port(host))
+                spec_path = _write_spec(d, ip, port, dict(
                     algorithm=algorithm, space=space, evaluate=evaluate, objectives=objectives,
                     bounds=bounds, budget=int(budget), seed=int(seed), cap=cap,
                     arch_from_json=arch_from_json, parent=parent, name=name, sys_path=list(sys.path),
                     cwd=os.getcwd()))
+                procs = _start_workers(d, spec_path, workers, ip, port)
             _serve(oracle, ip, port, procs, d, worker_timeout_s)
     finally:
         prog.close()
+    if oracle.failure:
+        f = oracle.failure
+        lines = [ln for ln in f["message"].strip().splitlines() if ln.strip()]
+        raise SearchFailedError(
+            f"the search stopped: {f['count']} trials in a row failed (last: trial {f['trial_id']}) "
+            f"with\n  {lines[-1] if lines else '(no message)'}\nResuming with the same settings "
+            f"fails the same way: fix the cause (a parameter, the data or evaluate) first. The "
+            f"finished trials are kept in {d}.\n--- traceback of the last failed trial ---\n"
+            + "\n".join(lines[-25:]), resumable=False)
     return load_search(d)
 
 

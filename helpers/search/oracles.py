@@ -91,6 +91,9 @@ class ArchOracle(kt.Oracle):
         self.rng = np.random.default_rng(int(seed))
         self.rejected: list[dict] = []
         self.stop_reason: str | None = None
+        #: set when ``max_consecutive_failed_trials`` trials in a row failed (not persisted:
+        #: a resumed search tries again, and stops again if the cause is still there)
+        self.failure: dict | None = None
         self.verbose = 0  # keras-tuner's printed Display off; we use tqdm
         self.progress_callback = None  # set by the driver (not persisted)
         self._parsed: dict[str, dict] = {}
@@ -195,7 +198,7 @@ class ArchOracle(kt.Oracle):
 
     # ---- keras-tuner hooks
     def populate_space(self, trial_id):
-        if self.stop_reason:
+        if self.stop_reason or self.failure:
             return {"status": TS.STOPPED}
         k = len(self.start_order)
         if self.lag is not None and k >= self.wait_from and self._waiting(k):
@@ -223,6 +226,21 @@ class ArchOracle(kt.Oracle):
         warnings.warn(self.stop_reason)
         self.save()
         return {"status": TS.STOPPED}
+
+    def _check_consecutive_failures(self):
+        # keras-tuner raises here while it holds the oracle lock, and its `synchronized` has no
+        # try/finally: with several workers every later call then waits for the lock forever.
+        # Instead the search stops (no new trial) and the driver raises the real error.
+        n = 0
+        for tid in reversed(self.end_order):
+            if self.trials[tid].status != TS.FAILED:
+                break
+            n += 1
+        if n >= self.max_consecutive_failed_trials:
+            last = self.trials[self.end_order[-1]]
+            res = self.result_of(last) or {}
+            self.failure = {"count": n, "trial_id": last.trial_id,
+                            "message": res.get("traceback") or last.message or res.get("error", "")}
 
     @kt.synchronized
     def end_trial(self, trial):
@@ -402,7 +420,7 @@ class MCUNetEvolutionOracle(ArchOracle):
         return child, "crossover", f"{a.trial_id},{b.trial_id}"
 
     def populate_space(self, trial_id):
-        if self.stop_reason:
+        if self.stop_reason or self.failure:
             return {"status": TS.STOPPED}
         n = len(self.start_order)
         g, start = self._generation_of(n)

@@ -147,6 +147,16 @@ def _violations(res: Mapping, bounds: Mapping) -> list[str]:
 
 
 
+class SearchFailedError(RuntimeError):
+    """A search that stopped on an error: ``resumable`` says whether running it again can help
+    (a dead worker or an interruption: yes; every trial failing the same way: no).
+    Taught in 02-aging-evolution."""
+
+    def __init__(self, message: str, *, resumable: bool):
+        super().__init__(message)
+        self.resumable = bool(resumable)
+
+
 # ---------------------------------------------------------------------------
 # Result object and store reader (no keras-tuner needed)
 # ---------------------------------------------------------------------------
@@ -319,11 +329,11 @@ def load_search(directory) -> SearchResult:
         objs = (res or {}).get("objectives", {})
         for o in objectives:
             row[o] = objs.get(o, resources.get(o, np.nan))
-        row["feasible"] = bool(res["feasible"]) if res else False
+        row["feasible"] = bool(res.get("feasible", False)) if res else False
         row["seed"] = res.get("seed") if res else None
         row["wall_time_s"] = res.get("wall_time_s") if res else np.nan
         row["worker"] = res.get("worker") if res else None
-        row["message"] = t.get("message")
+        row["message"] = t.get("message") or ((res or {}).get("error") if res else None)
         row["extra"] = res.get("info", {}) if res else {}
         row["key"] = (res or {}).get("key") or hashlib.sha1(row["arch"].encode()).hexdigest()[:16]
         rows.append(row)

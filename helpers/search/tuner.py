@@ -13,6 +13,7 @@ from __future__ import annotations
 import json
 import os
 import time
+import traceback
 from typing import Mapping
 
 import keras_tuner as kt
@@ -57,8 +58,17 @@ class ArchTuner(BaseTuner):
         arch = self._decode(v["arch"], v.get("arch_kind") or "str")
         seed = trial_seed(self._seed, trial.trial_id)
         t0 = time.perf_counter()
-        with release_graphs():
-            out = self._evaluate(arch, seed)
+        try:
+            with release_graphs():
+                out = self._evaluate(arch, seed)
+        except Exception as e:
+            # keras-tuner sends a worker's trial to the chief without its message: keep the
+            # error with the trial's values, so the chief can show it when the search stops
+            trial.hyperparameters.values["result"] = json.dumps(
+                {"error": f"{type(e).__name__}: {e}", "traceback": traceback.format_exc()[-4000:],
+                 "seed": seed, "worker": self.tuner_id, "finished_at": time.time()},
+                default=_json_default)
+            raise
         wall = time.perf_counter() - t0
         if not isinstance(out, Mapping):
             raise kt.errors.FatalError(

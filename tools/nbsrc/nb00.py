@@ -150,7 +150,7 @@ print(prof.summary())
 # check one layer by hand: the first conv, 3x3 kernel over C_in channels -> 8 channels, stride 2
 h_out, w_out = -(-ds.input_shape[0] // 2), -(-ds.input_shape[1] // 2)
 print("first conv MACs by hand:", h_out * w_out * 8 * 3 * 3 * ds.input_shape[-1], "| profile:", prof.layers[0]["macs"])
-print(f"peak SRAM: estimate {prof.peak_sram} B, TFLite-Micro arena head {arena.head} B, error {prof.peak_sram - arena.head:+d} B")
+print(f"peak SRAM: estimate {prof.peak_sram_bytes} B, TFLite-Micro arena head {arena.head} B, error {prof.peak_sram_bytes - arena.head:+d} B")
 print(f"flash:     estimate {prof.flash_bytes} B, .tflite file {len(tflite_bytes)} B, "
       f"error {100 * (prof.flash_bytes - len(tflite_bytes)) / len(tflite_bytes):+.2f}%")
 """),
@@ -178,7 +178,7 @@ helpers.record("00-overview", {
     "test_accuracy_int8": acc_int8,
     "tflm_arena_head_bytes": arena.head,
     "tflm_arena_total_bytes": arena.total,
-    "peak_sram_estimate_bytes": prof.peak_sram,
+    "peak_sram_estimate_bytes": prof.peak_sram_bytes,
     "tflite_bytes": len(tflite_bytes),
     "flash_estimate_bytes": prof.flash_bytes,
     "macs": prof.macs,

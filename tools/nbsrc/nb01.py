@@ -97,7 +97,7 @@ flash_model = tinynas.calibrate_flash(INPUT, CLASSES, n=60, seed=SEED)
 check = [spaces.BlockArch.random(rng) for _ in range(200)]
 fast = [tinynas.fast_profile(a, INPUT, CLASSES, flash_model) for a in check]
 exact = [resources.profile(a, INPUT, CLASSES, plan="inplace", table=False) for a in check]
-sram_mismatch = sum(f.peak_sram != e.peak_sram for f, e in zip(fast, exact))
+sram_mismatch = sum(f.peak_sram_bytes != e.peak_sram_bytes for f, e in zip(fast, exact))
 macs_mismatch = sum(f.macs != e.macs for f, e in zip(fast, exact))
 flash_err = np.array([f.flash_bytes - e.flash_bytes for f, e in zip(fast, exact)])
 print(f"200 random architectures: peak SRAM mismatches {sram_mismatch}, MACs mismatches {macs_mismatch}")

@@ -88,7 +88,7 @@ t_start = time.time()
 ds = data.load(DATASET, seed=SEED)
 INPUT, CLASSES = ds.input_shape, ds.num_classes
 BOUNDS = {"error": SEARCH_ERROR_BOUND, "peak_sram_bytes": PEAK_SRAM_BOUND,
-          "flash_bytes": FLASH_BOUND, "macs": MACS_BOUND}
+          "weights_bytes": FLASH_BOUND, "macs": MACS_BOUND}
 print(f"{DATASET}: input {INPUT}, {CLASSES} classes; search bounds {BOUNDS}")
 """),
 ("md", """
@@ -119,10 +119,10 @@ r_munas = munas.arch_resources(cand, INPUT, CLASSES, plan="reordered")
 r_with_input = munas.arch_resources(cand, INPUT, CLASSES, plan="reordered", include_input=True)
 r_tflm = resources.profile(cand.arch, INPUT, CLASSES, plan="tflm", table=False)
 print(f"peak SRAM: μNAS definition {r_munas['peak_sram_bytes']} B | reordered with input "
-      f"{r_with_input['peak_sram_bytes']} B | TFLM order with input {r_tflm.peak_sram} B "
+      f"{r_with_input['peak_sram_bytes']} B | TFLM order with input {r_tflm.peak_sram_bytes} B "
       f"(input tensor {int(np.prod(INPUT))} B)")
-assert r_munas["peak_sram_bytes"] <= r_with_input["peak_sram_bytes"] <= r_tflm.peak_sram
-print("flash (weights + biases):", r_munas["flash_bytes"], "B; whole .tflite estimate:", r_munas["tflite_bytes"], "B")
+assert r_munas["peak_sram_bytes"] <= r_with_input["peak_sram_bytes"] <= r_tflm.peak_sram_bytes
+print("flash (weights + biases):", r_munas["weights_bytes"], "B; whole .tflite estimate:", r_munas["flash_bytes"], "B")
 """),
 ("md", """
 ## Part 2 · One mutation
@@ -137,7 +137,7 @@ pruning, move the sparsity by one step). The child stays inside the shrunk space
 child = space.mutate(cand, rng)
 print("morphism:", getattr(child.arch, "last_mutation", "sparsity"), "| sparsity", cand.sparsity, "->", child.sparsity)
 before, after = measure(cand), measure(child)
-for k in ("peak_sram_bytes", "flash_bytes", "macs"):
+for k in ("peak_sram_bytes", "weights_bytes", "macs"):
     print(f"{k:16s} {before[k]:>10,} -> {after[k]:>10,}")
 _ = child.arch.validate(gspace)  # raises if the child left the space
 """),
@@ -160,7 +160,7 @@ def toy_error(r):                       # stand-in for training (NOT measured): 
 
 def objectives_of(c):
     r = measure(c)
-    return {"error": toy_error(r), **{k: r[k] for k in ("peak_sram_bytes", "flash_bytes", "macs")}}
+    return {"error": toy_error(r), **{k: r[k] for k in ("peak_sram_bytes", "weights_bytes", "macs")}}
 
 def evolve(space, objectives_of, bounds, rounds, population_size, sample_size, rng):
     names, b = list(bounds), np.array(list(bounds.values()), float)
@@ -186,7 +186,7 @@ def feasible_hv(history, bounds):
 """),
 ("code", """
 # NBVAL_CHECK_OUTPUT
-toy_bounds = {"error": 0.06, "peak_sram_bytes": PEAK_SRAM_BOUND, "flash_bytes": FLASH_BOUND, "macs": MACS_BOUND}
+toy_bounds = {"error": 0.06, "peak_sram_bytes": PEAK_SRAM_BOUND, "weights_bytes": FLASH_BOUND, "macs": MACS_BOUND}
 h_evo = evolve(space, objectives_of, toy_bounds, 300, 30, 8, np.random.default_rng(SEED))
 r_rng = np.random.default_rng(SEED)
 h_rand = [objectives_of(space.random(r_rng)) for _ in range(300)]
@@ -226,7 +226,7 @@ ae_seconds, ae_cpu = time.time() - t0, helpers.run.cpu_seconds() - c0
 print(str(ae).replace(str(ae.directory), "<run>/aging"))
 """),
 ("code", """
-cols = ["order", "origin", "parent", "error", "peak_sram_bytes", "flash_bytes", "macs", "feasible", "wall_time_s"]
+cols = ["order", "origin", "parent", "error", "peak_sram_bytes", "weights_bytes", "macs", "feasible", "wall_time_s"]
 trials = ae.completed.copy()
 trials["sparsity"] = [e.get("sparsity", 0.0) for e in trials.extra]
 print(f"{len(ae.rejected)} children rejected before training (over a resource bound), "
@@ -250,7 +250,7 @@ else:
 fig, axes = plt.subplots(1, 3, figsize=(15, 4))
 plots.search_scatter(ae.trials, "peak_sram_bytes", "error", ax=axes[0], bounds=BOUNDS,
                      title="aging evolution: error vs peak SRAM (colour = round)")
-plots.search_scatter(ae.trials, "flash_bytes", "error", ax=axes[1], bounds=BOUNDS,
+plots.search_scatter(ae.trials, "weights_bytes", "error", ax=axes[1], bounds=BOUNDS,
                      title="error vs flash (weights + biases)")
 curves = {"aging evolution": ae.hv_history}
 if rs is not None:
@@ -265,7 +265,7 @@ print(f"hypervolume (objectives / bounds, reference = bounds): aging evolution {
       f"random search {hv_rs:.5f}; feasible {int(ae.completed.feasible.sum())} vs "
       f"{int(rs.completed.feasible.sum()) if rs is not None else 0} of {ROUNDS}")
 print("Pareto front of aging evolution (feasible):")
-ae.front[["trial_id", "error", "peak_sram_bytes", "flash_bytes", "macs"]]
+ae.front[["trial_id", "error", "peak_sram_bytes", "weights_bytes", "macs"]]
 """),
 ("md", """
 ## Part 6 · Deploy the best feasible model and measure it
@@ -281,7 +281,7 @@ candidates within the resource bounds are used and this is said.
 """),
 ("code", """
 done = ae.completed
-within = done[(done.peak_sram_bytes <= PEAK_SRAM_BOUND) & (done.flash_bytes <= FLASH_BOUND) & (done.macs <= MACS_BOUND)]
+within = done[(done.peak_sram_bytes <= PEAK_SRAM_BOUND) & (done.weights_bytes <= FLASH_BOUND) & (done.macs <= MACS_BOUND)]
 if done.feasible.any():
     pool, why = done[done.feasible], "best feasible"
 elif len(within):
@@ -296,7 +296,7 @@ for _, row in pool.iterrows():
     r = munas.evaluate_arch(spaces.from_json(row.extra["pruned_arch"]), ds_final, 1, sparsity=0.0,
                             seed=SEED, lr=LR_FINAL, batch_size=FINAL_BATCH)
     screen.append({"trial_id": row.trial_id, "proxy_error": row.error, "val_accuracy_1_epoch": r["val_accuracy"],
-                   "peak_sram_bytes": r["peak_sram_bytes"], "flash_bytes": r["flash_bytes"],
+                   "peak_sram_bytes": r["peak_sram_bytes"], "weights_bytes": r["weights_bytes"],
                    "macs": r["macs"], "seconds": r["train_seconds"]})
 screen = pd.DataFrame(screen)
 pick = pool.iloc[int(screen.val_accuracy_1_epoch.values.argmax())].to_dict()
@@ -322,22 +322,22 @@ file_prof = resources.profile(tflite_bytes, plan="tflm", table=False)        # t
 g = resources.graph_from_tflite(tflite_bytes)
 for t in g.inputs:
     g.tensors[t].const = True                                               # μNAS: input excluded
-munas_file = resources.plan(g, "reordered").peak_bytes
+munas_file = resources.plan(g, "reordered").peak_sram_bytes
 est = munas.arch_resources(final_arch, INPUT, CLASSES, plan="reordered")
 est_tflm = resources.profile(final_arch, INPUT, CLASSES, plan="tflm", table=False)
 print(arena.summary())
 print(f"int8 test accuracy in TFLite-Micro {acc_int8:.4f} (float {acc_float:.4f}) on {len(ds_final.x_test)} images")
-print(f"arena head: estimate (TFLM plan of the architecture) {est_tflm.peak_sram} B, measured {arena.head} B, "
-      f"error {est_tflm.peak_sram - arena.head:+d} B")
+print(f"arena head: estimate (TFLM plan of the architecture) {est_tflm.peak_sram_bytes} B, measured {arena.head} B, "
+      f"error {est_tflm.peak_sram_bytes - arena.head:+d} B")
 """),
 ("code", """
 flash_file = file_prof.flash["weights"] + file_prof.flash["biases"]
 rows = [
     ("error (1 - test acc, int8 TFLM)", ERROR_BOUND, pick["error"], 1 - acc_int8),
     ("peak SRAM, μNAS def. (reordered, no input) [B]", PEAK_SRAM_BOUND, est["peak_sram_bytes"], munas_file),
-    ("peak SRAM, TFLM arena head (input incl.) [B]", PEAK_SRAM_BOUND, est_tflm.peak_sram, arena.head),
-    ("flash: int8 weights + biases [B]", FLASH_BOUND, est["flash_bytes"], flash_file),
-    ("flash: whole .tflite file [B]", None, est["tflite_bytes"], len(tflite_bytes)),
+    ("peak SRAM, TFLM arena head (input incl.) [B]", PEAK_SRAM_BOUND, est_tflm.peak_sram_bytes, arena.head),
+    ("flash: int8 weights + biases [B]", FLASH_BOUND, est["weights_bytes"], flash_file),
+    ("flash: whole .tflite file [B]", None, est["flash_bytes"], len(tflite_bytes)),
     ("MACs", MACS_BOUND, est["macs"], file_prof.macs),
 ]
 table = pd.DataFrame(rows, columns=["quantity", "bound", "estimate / search", "measured / from file"])
@@ -366,11 +366,11 @@ helpers.record("02-aging-evolution", {
     "best_sparsity": float(pick["extra"].get("sparsity", 0.0)),
     "best_peak_sram_munas_estimate_bytes": est["peak_sram_bytes"],
     "best_peak_sram_munas_from_file_bytes": munas_file,
-    "best_arena_head_estimate_bytes": est_tflm.peak_sram,
+    "best_arena_head_estimate_bytes": est_tflm.peak_sram_bytes,
     "best_arena_head_measured_bytes": arena.head,
     "best_arena_total_measured_bytes": arena.total,
     "best_flash_weights_biases_bytes": flash_file,
-    "best_flash_estimate_bytes": est["flash_bytes"],
+    "best_flash_estimate_bytes": est["weights_bytes"],
     "best_tflite_bytes": len(tflite_bytes),
     "best_macs": file_prof.macs,
     "best_architecture_hash": final_arch.hash,
@@ -393,7 +393,10 @@ helpers.record("02-aging-evolution", {
     "screen_seconds": float(screen.seconds.sum()),
     "final_train_seconds": final["train_seconds"],
     "wall_seconds": time.time() - t_start,
-})
+}, handoff=helpers.HandOff(
+    method="Aging evolution (μNAS)", dataset=DATASET,
+    target=f"μNAS bounds: {PEAK_SRAM_BOUND} B peak SRAM, {FLASH_BOUND} B weights, {MACS_BOUND:,} MACs",
+    trials=int(len(ae.completed)), search_cpu_minutes=ae_cpu / 60, hypervolume=hv_ae))
 """),
 ("md", f"""
 **What to take away.** Resources are known before training, so the search spends its training

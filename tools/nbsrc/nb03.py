@@ -103,7 +103,7 @@ for name, arch in hand.items():
     wm = SP.working_memory(arch, INPUT, CLASSES)
     size = SP.arch_model_size(arch, INPUT, CLASSES)
     half = SP.candidate_resources(SP.SparseCandidate(arch, 0.5, False), INPUT, CLASSES)
-    peak = resources.profile(arch, INPUT, CLASSES, plan="tflm").peak_sram
+    peak = resources.profile(arch, INPUT, CLASSES, plan="tflm").peak_sram_bytes
     rows.append({"net": name, "f2 dense (params)": size.nonzero, "f2 at 50% unstructured": half["model_size"],
                  "f3 SpArSe WM (B)": wm.peak, "at op": wm.layers[wm.argmax]["opcode"],
                  "TFLM peak SRAM (B)": peak, "SpArSe error": f"{(wm.peak - peak) / peak:+.1%}"})
@@ -336,7 +336,7 @@ table = pd.DataFrame({
     index=["f2 non-zero int8 params", "f2 with sparse index (B)", "f3 working memory (B)", "peak SRAM / arena head (B)",
            ".tflite bytes (dense storage)"])
 table["published (SpArSe, 2019)"] = ["< 2.8 KB", None, "< 2 KB", None, None]
-print(f"TFLM arena head {arena.head} B vs resources estimate {est.peak_sram} B: error {est.peak_sram - arena.head:+d} B")
+print(f"TFLM arena head {arena.head} B vs resources estimate {est.peak_sram_bytes} B: error {est.peak_sram_bytes - arena.head:+d} B")
 table
 """),
 ("code", """
@@ -353,11 +353,14 @@ helpers.record("03-sparse-pruning", {
     "best_feasible_val_accuracy_search": best_feasible_acc(bo), "best_feasible_val_accuracy_aging": best_feasible_acc(ae),
     "best_test_accuracy_int8": acc8, "best_val_accuracy_float": info["val_accuracy"],
     "best_model_size_nonzero": size8.nonzero, "best_model_size_indexed_bytes": size8.indexed,
-    "best_working_memory_bytes": wm8.peak, "best_peak_sram_bytes_estimate": est.peak_sram,
+    "best_working_memory_bytes": wm8.peak, "best_peak_sram_bytes_estimate": est.peak_sram_bytes,
     "best_tflm_arena_head_bytes": arena.head, "best_flash_bytes": len(tfl), "best_macs": est.macs,
     "best_sparsity": info["sparsity"], "best_structured": bool(best.structured),
     "meets_target": meets, "wall_seconds": wall, "cpu_hours": (helpers.run.cpu_seconds() - cpu_start) / 3600,
-})
+}, handoff=helpers.HandOff(
+    method="Bayesian optimisation + pruning (SpArSe)", dataset=DATASET,
+    target=f"{MAX_WORKING_MEMORY} B working memory / {MAX_MODEL_SIZE} non-zero params",
+    trials=int(len(bo.completed)), search_cpu_minutes=bo_cpu / 60, hypervolume=bo.hypervolume))
 """),
 ("md", """
 **What this notebook leaves out.** SpArSe also warm-starts children from trained parents by

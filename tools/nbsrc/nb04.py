@@ -210,7 +210,7 @@ for _ in range(5):
     x = micronets.exact_resources(space, ch)      # helpers.resources on the converter's graph
     same = all(np.isclose(e[k], x[k]) for k in micronets.RESOURCES)
     print(f"{str(ch):24s} size {x['model_size']:>7,} B  WM {x['working_memory']:>6,} B  "
-          f"ops {x['ops']:>10,}  expected == exact: {same}  (TFLM greedy arena {x['tflm_peak_sram']:,} B)")
+          f"ops {x['ops']:>10,}  expected == exact: {same}  (TFLM greedy arena {x['tflm_peak_sram_bytes']:,} B)")
     assert same
 """),
 ("md", """
@@ -336,7 +336,7 @@ the greedy planner places buffers largest first and can leave holes.
 ("code", """
 # check: every model fits its board, measured; S < M < L in ops
 for lab, m in measured.items():
-    wm, plan_est, head = found[lab].exact["working_memory"], found[lab].exact["tflm_peak_sram"], m["arena_head_bytes"]
+    wm, plan_est, head = found[lab].exact["working_memory"], found[lab].exact["tflm_peak_sram_bytes"], m["arena_head_bytes"]
     lat_err = 100 * (table.loc["latency from ops fit ms", lab] - m["latency_ms"]) / m["latency_ms"]
     print(f"{lab}: fits SRAM {m['fits_sram']}, flash {m['fits_flash']} | arena head measured {head:,} B: "
           f"SpArSe working memory {wm:,} B ({100 * (wm - head) / head:+.1f} %), TFLM-plan estimate "
@@ -391,7 +391,10 @@ helpers.record("04-micronets-dnas", {
     "latency_models_per_backbone": N_LATENCY_MODELS, "resource_scale": RESOURCE_SCALE,
     "search_cpu_minutes": search_cpu / 60,            # hand-off key read by 07-comparison
     "wall_seconds": time.time() - t_start,
-})
+}, handoff=helpers.HandOff(
+    method="Differentiable NAS (MicroNets)", dataset=TASK, target=", ".join(f"{k}: {v}" for k, v in TARGETS.items()),
+    trials=len(found), search_cpu_minutes=search_cpu / 60, hypervolume=None,
+    models=tuple(lab.lower() for lab in measured)))
 """),
 ("md", f"""
 **What to take away.** Within one backbone the emulated latency follows the op count closely

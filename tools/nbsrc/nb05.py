@@ -156,7 +156,7 @@ machinery's trial store (`helpers.search`), so the evaluation resumes too.
 ("code", """
 def res_fn(arch):
     p = resources.profile(arch, INPUT, CLASSES, plan=PLAN, table=False)
-    return {"peak_sram_bytes": p.peak_sram, "flash_bytes": p.flash_bytes, "macs": p.macs}
+    return {"peak_sram_bytes": p.peak_sram_bytes, "flash_bytes": p.flash_bytes, "macs": p.macs}
 
 def inherited(sn):
     def evaluate(arch, trial_seed):
@@ -211,11 +211,11 @@ picked = spaces.from_json(evo.best["arch"])
 c = evo.completed
 pp = resources.profile(picked, INPUT, CLASSES, plan=PLAN, table=False)
 print("all evaluated candidates within budget:", bool((c.peak_sram_bytes <= SRAM_BUDGET).all() and (c.flash_bytes <= FLASH_BUDGET).all()))
-print("picked subnet within budget:", pp.peak_sram <= SRAM_BUDGET and pp.flash_bytes <= FLASH_BUDGET)
+print("picked subnet within budget:", pp.peak_sram_bytes <= SRAM_BUDGET and pp.flash_bytes <= FLASH_BUDGET)
 """),
 ("code", """
 print("picked subnet:", picked.stages, "resolution", picked.resolution)
-print(f"picked: peak SRAM {pp.peak_sram:,} B ({PLAN} plan), flash {pp.flash_bytes:,} B, MACs {pp.macs:,}; "
+print(f"picked: peak SRAM {pp.peak_sram_bytes:,} B ({PLAN} plan), flash {pp.flash_bytes:,} B, MACs {pp.macs:,}; "
       f"predicted accuracy {predictor.predict(picked):.4f}")
 fig, ax = plt.subplots(figsize=(6, 3.6))
 ax.scatter(c.macs, 1 - c.error, s=8, c=c.order, cmap="viridis")
@@ -271,7 +271,7 @@ arena = deploy.measure_arena(tfl)
 logits = deploy.tflm_predict(tfl, ds.x_test[:N_TFLM])
 acc_int8 = float(np.mean(logits.argmax(1) == ds.y_test[:N_TFLM]))
 print(arena.summary())
-print(f"peak SRAM: estimate ({PLAN} plan) {pp.peak_sram:,} B, TFLite-Micro arena head {arena.head:,} B, error {pp.peak_sram - arena.head:+,} B")
+print(f"peak SRAM: estimate ({PLAN} plan) {pp.peak_sram_bytes:,} B, TFLite-Micro arena head {arena.head:,} B, error {pp.peak_sram_bytes - arena.head:+,} B")
 print(f"flash: estimate {pp.flash_bytes:,} B, .tflite {len(tfl):,} B, error {pp.flash_bytes - len(tfl):+,} B")
 print(f"int8 TFLite-Micro accuracy on {N_TFLM} test images: {acc_int8:.4f} (float, inherited: {cmp_table.inherited_ps[0]:.4f})")
 """),
@@ -306,7 +306,7 @@ helpers.record("05-once-for-all", {
     "search_cpu_minutes": search_cpu / 60,
     "evolution_rejected": len(evo.rejected),
     "picked_macs": pp.macs,
-    "picked_peak_sram_estimate_bytes": pp.peak_sram,
+    "picked_peak_sram_estimate_bytes": pp.peak_sram_bytes,
     "picked_flash_estimate_bytes": pp.flash_bytes,
     "picked_acc_inherited_ps": float(cmp_table.inherited_ps[0]),
     "picked_acc_inherited_no_ps": float(cmp_table.inherited_no_ps[0]),
@@ -325,7 +325,9 @@ helpers.record("05-once-for-all", {
     "supernet_train_seconds": supernet_seconds,
     "scratch_train_seconds": scratch_seconds,
     "wall_seconds": time.time() - t_start,
-})
+}, handoff=helpers.HandOff(
+    method="Once-for-All supernet + evolution", dataset=DATASET, target=f"{SRAM_KB} KB SRAM / {FLASH_KB} KB flash",
+    trials=len(evo.completed), search_cpu_minutes=search_cpu / 60, hypervolume=None))
 """),
 ("md", f"""
 **What to take away.** One training run produced every subnet's weights; picking one for a new budget

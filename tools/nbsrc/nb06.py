@@ -130,19 +130,19 @@ plans = {p: resources.plan_tflite(tfl, p) for p in resources.PLANS}
 print(arena.summary())
 rows = []
 for p, pl in plans.items():
-    rows.append({"plan": p, "peak SRAM estimate B": pl.peak_bytes,
-                 "from architecture B": resources.profile(arch, ds.input_shape, ds.num_classes, plan=p).peak_sram
+    rows.append({"plan": p, "peak SRAM estimate B": pl.peak_sram_bytes,
+                 "from architecture B": resources.profile(arch, ds.input_shape, ds.num_classes, plan=p).peak_sram_bytes
                  if arch is not None else None,
-                 "TFLM head measured B": arena.head, "estimate - head B": pl.peak_bytes - arena.head,
+                 "TFLM head measured B": arena.head, "estimate - head B": pl.peak_sram_bytes - arena.head,
                  "TFLM total measured B": arena.total})
 plan_table = pd.DataFrame(rows).set_index("plan")
 plan_table
 """),
 ("code", """
 # NBVAL_CHECK_OUTPUT
-print("tflm plan == measured TFLM arena head:", plans["tflm"].peak_bytes == arena.head)
+print("tflm plan == measured TFLM arena head:", plans["tflm"].peak_sram_bytes == arena.head)
 for p, pl in plans.items():
-    print(f"{p:9s} peak {pl.peak_bytes:>7,} B  layout {pl.arena_bytes:>7,} B  in-place ops {pl.inplace_ops}")
+    print(f"{p:9s} peak {pl.peak_sram_bytes:>7,} B  layout {pl.arena_bytes:>7,} B  in-place ops {pl.inplace_ops}")
 """),
 ("md", """
 On a plain chain (like the DS-CNN) reordering cannot help - there is only one order - and the
@@ -180,9 +180,9 @@ fig, ax = plt.subplots(1, 2, figsize=(14, 3.8), gridspec_kw={"width_ratios": [1,
 plots.memory_bars({
     "TFLM arena total (measured)": mb_arena.total,
     "TFLM arena head (measured)": mb_arena.head,
-    "plan tflm (estimate)": mb_plans["tflm"].peak_bytes,
-    "plan reordered (estimate)": mb_plans["reordered"].peak_bytes,
-    "plan inplace (estimate)": mb_plans["inplace"].peak_bytes,
+    "plan tflm (estimate)": mb_plans["tflm"].peak_sram_bytes,
+    "plan reordered (estimate)": mb_plans["reordered"].peak_sram_bytes,
+    "plan inplace (estimate)": mb_plans["inplace"].peak_sram_bytes,
     "emulated build SRAM (measured)": mb_engine.sram_bytes,
 }, ax=ax[0], reference="TFLM arena total (measured)", title=f"MobileNetV2-0.35 r{MBV2_RESOLUTION}: peak SRAM")
 plots.live_memory_timeline(mb_plans, ax=ax[1], title="live activation memory per operator")
@@ -191,12 +191,12 @@ fig.tight_layout();
 ("code", """
 # NBVAL_CHECK_OUTPUT
 for p, pl in mb_plans.items():
-    print(f"{p:9s} peak {pl.peak_bytes:>7,} B   ({mb_arena.head / pl.peak_bytes:.2f}x below the TFLM head, "
-          f"{mb_arena.total / pl.peak_bytes:.2f}x below the TFLM total)")
+    print(f"{p:9s} peak {pl.peak_sram_bytes:>7,} B   ({mb_arena.head / pl.peak_sram_bytes:.2f}x below the TFLM head, "
+          f"{mb_arena.total / pl.peak_sram_bytes:.2f}x below the TFLM total)")
 print(f"emulated build SRAM {mb_engine.sram_bytes:,} B = static {mb_engine.static_sram_bytes} + arena "
       f"{mb_engine.arena_bytes:,} + stack {mb_engine.stack_bytes}; extra over the plan: "
       f"{mb_engine.sram_bytes - mb_plans['inplace'].arena_bytes} B")
-print("inplace plan >= 1.5x below the measured TFLM arena:", mb_arena.total / mb_plans["inplace"].peak_bytes >= 1.5)
+print("inplace plan >= 1.5x below the measured TFLM arena:", mb_arena.total / mb_plans["inplace"].peak_sram_bytes >= 1.5)
 """),
 ("md", """
 The peak of this model does not sit on a depthwise layer: it is the first 1x1 expansion at the
@@ -332,7 +332,7 @@ measured = {"TFLM interpreter arena (measured, 64-bit host)": {"memory_kb": mb_a
 ax = plots.engine_comparison(measured, published)
 ax[0].figure.tight_layout();
 mem_ratio_total = mb_arena.total / mb_engine.sram_bytes
-mem_ratio_head = mb_arena.head / mb_plans["inplace"].peak_bytes
+mem_ratio_head = mb_arena.head / mb_plans["inplace"].peak_sram_bytes
 speed_ratio = mb_plain.cycles / mb_engine.cycles
 print(f"memory: TFLM arena total / our engine's SRAM = {mem_ratio_total:.2f}x   "
       f"(published TinyEngine claim: 3.4x; vww0 on H743: 163/59 = {163 / 59:.2f}x)")
@@ -375,7 +375,7 @@ print(f"[{len(c_array):,} characters written to {c_path.name}]")
 summary = pd.DataFrame([
     {"figure": "test accuracy float -> int8 (TFLM)", "value": f"{'n/a' if acc_float is None else f'{acc_float:.4f}'} -> {acc_int8:.4f}"},
     {"figure": "peak SRAM tflm / reordered / inplace plan (B)",
-     "value": " / ".join(f"{plans[p].peak_bytes:,}" for p in resources.PLANS)},
+     "value": " / ".join(f"{plans[p].peak_sram_bytes:,}" for p in resources.PLANS)},
     {"figure": "TFLM arena measured head / total (B)", "value": f"{arena.head:,} / {arena.total:,}"},
     {"figure": f"emulated SRAM / flash on {target.name} (B)", "value": f"{emu['dsp'].sram_bytes:,} / {emu['dsp'].flash_bytes:,}"},
     {"figure": "instructions per MAC plain / DSP", "value": f"{emu['plain'].instructions_per_mac:.2f} / {emu['dsp'].instructions_per_mac:.2f}"},
@@ -397,9 +397,9 @@ helpers.record("06-deployment", {
     "tflite_bytes": len(tfl),
     "test_accuracy_float": acc_float,
     "test_accuracy_int8": acc_int8,
-    "peak_sram_tflm_plan_bytes": plans["tflm"].peak_bytes,
-    "peak_sram_reordered_plan_bytes": plans["reordered"].peak_bytes,
-    "peak_sram_inplace_plan_bytes": plans["inplace"].peak_bytes,
+    "peak_sram_tflm_plan_bytes": plans["tflm"].peak_sram_bytes,
+    "peak_sram_reordered_plan_bytes": plans["reordered"].peak_sram_bytes,
+    "peak_sram_inplace_plan_bytes": plans["inplace"].peak_sram_bytes,
     "tflm_arena_head_bytes": arena.head,
     "tflm_arena_total_bytes": arena.total,
     "emulated_instructions_dsp": emu["dsp"].instructions,
@@ -422,9 +422,9 @@ helpers.record("06-deployment", {
     "mbv2_macs": mb_macs,
     "mbv2_tflm_arena_total_bytes": mb_arena.total,
     "mbv2_tflm_arena_head_bytes": mb_arena.head,
-    "mbv2_peak_sram_tflm_plan_bytes": mb_plans["tflm"].peak_bytes,
-    "mbv2_peak_sram_reordered_plan_bytes": mb_plans["reordered"].peak_bytes,
-    "mbv2_peak_sram_inplace_plan_bytes": mb_plans["inplace"].peak_bytes,
+    "mbv2_peak_sram_tflm_plan_bytes": mb_plans["tflm"].peak_sram_bytes,
+    "mbv2_peak_sram_reordered_plan_bytes": mb_plans["reordered"].peak_sram_bytes,
+    "mbv2_peak_sram_inplace_plan_bytes": mb_plans["inplace"].peak_sram_bytes,
     "mbv2_emulated_sram_bytes": mb_engine.sram_bytes,
     "mbv2_tflm_total_over_engine_sram": mem_ratio_total,
     "mbv2_tflm_head_over_inplace_plan": mem_ratio_head,
@@ -433,14 +433,16 @@ helpers.record("06-deployment", {
     "mbv2_latency_ms_dsp_inplace_estimate": mb_engine.latency_ms,
     "mbv2_latency_ms_plain_tflm_estimate": mb_plain.latency_ms,
     "best_test_accuracy_int8": acc_int8,
-    "best_peak_sram_bytes_estimate": plans["tflm"].peak_bytes,
+    "best_peak_sram_bytes_estimate": plans["tflm"].peak_sram_bytes,
     "best_tflm_arena_head_bytes": arena.head,
     "best_flash_bytes": len(tfl),
     "best_macs": macs,
     "train_seconds": history.wall_seconds if history is not None else 0.0,
     "emulate_seconds": emulate_seconds,
     "wall_seconds": time.time() - t_start,
-});
+}, handoff=helpers.HandOff(
+    method="Reference model, our engine", dataset=DATASET, target=TARGET, trials=0,
+    search_cpu_minutes=0.0, models=(spec[0].replace(".", "_"),)) if kind == "reference" else None);
 """),
 ("md", f"""
 **What to take away.** An int8 model can be measured end to end without a board: the memory
