@@ -366,8 +366,9 @@ class MCUNetEvolutionOracle(ArchOracle):
 
     Generation 0: ``population_size`` random candidates.  Each later
     generation: the best ``parent_ratio`` of everything evaluated so far
-    (scalarised fitness with fixed λ = 1, i.e. the max normalised
-    objective, feasible first) are parents; ``n_mutation`` children by
+    (feasible first, then the lowest first objective: MCUNet maximises accuracy under
+    the SRAM and flash constraints, so the error ranks even when it has no bound; ties by
+    the max normalised bounded objective, :meth:`rank_key`) are parents; ``n_mutation`` children by
     ``parent.mutate(rng, prob)`` and ``n_crossover`` children by
     ``a.crossover(b, rng)``.  A generation is proposed only once the
     previous one has finished (workers get IDLE meanwhile), so the
@@ -398,6 +399,14 @@ class MCUNetEvolutionOracle(ArchOracle):
             g += 1
         return g, start
 
+    def rank_key(self, result):
+        """Parent ranking, lower is better: feasible first, then the first objective (the
+        error), then the largest normalised bounded objective."""
+        o = result["objectives"]
+        nv = self.normalised(result)
+        return (not _feasible(o, self.bounds), float(o[self.objectives[0]]),
+                float(np.max(nv)) if len(nv) else 0.0)
+
     def propose(self):
         n = len(self.start_order)
         g, start = self._generation_of(n)
@@ -407,8 +416,7 @@ class MCUNetEvolutionOracle(ArchOracle):
         finished = {t.trial_id for t in self.trials.values() if t.status in (TS.COMPLETED, TS.FAILED)}
         if any(tid not in finished for tid in self.start_order[:start]):
             return None  # previous generation still running -> IDLE
-        ranked = sorted(done, key=lambda tr: (not _feasible(tr[1]["objectives"], self.bounds),
-                                              float(np.max(self.normalised(tr[1])))))
+        ranked = sorted(done, key=lambda tr: self.rank_key(tr[1]))
         parents = ranked[:max(1, int(round(self.parent_ratio * self.population_size)))]
         k = n - start
         if k < self.n_mutation:
