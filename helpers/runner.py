@@ -585,6 +585,20 @@ def _parse_overrides(pairs: list[list[str]] | None, yaml_texts: list[str] | None
     return out
 
 
+def _interrupt_on_sigterm() -> None:
+    """SIGTERM (a timeout, a cancelled CI job) interrupts the run like Ctrl-C, so papermill shuts
+    the kernel down (a search chief in it then stops its workers, which also die with it)."""
+    import signal
+
+    def handler(signum, frame):
+        raise KeyboardInterrupt(f"signal {signum}")
+
+    try:
+        signal.signal(signal.SIGTERM, handler)
+    except ValueError:  # pragma: no cover - not the main thread
+        pass
+
+
 def main(argv: list[str] | None = None) -> None:
     """The ``python -m helpers.runner`` command line (``run``, ``table``, ``publish``). Taught in the README."""
     ap = argparse.ArgumentParser(prog="python -m helpers.runner", description=__doc__.split("\n")[0])
@@ -609,6 +623,7 @@ def main(argv: list[str] | None = None) -> None:
     pb.add_argument("--from", dest="from_run", default=None,
                     help="copy from a finished run folder (default parameters) instead of executing")
     args = ap.parse_args(argv)
+    _interrupt_on_sigterm()
     try:
         if args.cmd == "run":
             run(args.preset, args.nb,

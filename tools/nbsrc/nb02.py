@@ -315,8 +315,8 @@ print(f"trained {FINAL_EPOCHS} epochs in {final['train_seconds']:.0f} s; float v
 ("code", """
 tflite_bytes = deploy.to_tflite_int8(model, ds_final.x_train[:256])
 helpers.save_model("02-aging-evolution", tflite_bytes)  # for 07-comparison
-arena = deploy.measure_arena(tflite_bytes)
-acc_int8 = float(np.mean(deploy.tflm_predict(tflite_bytes, ds_final.x_test).argmax(axis=1) == ds_final.y_test))
+dep = deploy.measure_deployed(tflite_bytes, ds_final, emulate=False)  # TFLM accuracy and arena, our estimates
+arena, acc_int8 = dep.arena, dep["test_accuracy_int8"]
 acc_float = train.accuracy(model, ds_final.x_test, ds_final.y_test)
 file_prof = resources.profile(tflite_bytes, plan="tflm", table=False)        # the real file's graph
 g = resources.graph_from_tflite(tflite_bytes)

@@ -319,9 +319,8 @@ if info["pruning"] == "structured":
     except ValueError as err:
         print("kept the masked model (zero channels stay in the file):", err)
 tfl = deploy.to_tflite_int8(model, ds_final.x_train[:500])
-pred = deploy.tflm_predict(tfl, ds_final.x_test, progress=True)
-acc8 = float(np.mean(pred.argmax(1) == ds_final.y_test))
-arena = deploy.measure_arena(tfl)
+dep = deploy.measure_deployed(tfl, ds_final, emulate=False, progress=True)   # TFLM accuracy and arena
+acc8, arena = dep["test_accuracy_int8"], dep.arena
 size8, wm8 = SP.model_size(tfl), SP.working_memory(tfl)
 est = resources.profile(tfl, plan="tflm")
 final_minutes = (time.time() - t0) / 60

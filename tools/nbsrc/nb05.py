@@ -51,11 +51,14 @@ N_TEST = 2000
 N_CALIB = 500                   # images for batch-norm recalibration
 N_SUBNETS = 60                  # subnets evaluated with inherited weights (predictor data)
 PREDICTOR = "ridge"             # "ridge" or "mlp"
+EVALUATOR = "auto"              # evolution fitness: "auto" (predictor if its held-out R2 >= 0.5), "predictor", "inherited"
+N_VAL_SEARCH = 500              # validation images per inherited-weight evaluation in the evolution
 POPULATION = 30                 # MCUNet evolution (paper: 100, 50 + 50 children, 30 iterations)
 N_MUTATION = 15
 N_CROSSOVER = 15
 ITERATIONS = 8
 N_COMPARE = 3                   # subnets compared with from-scratch training
+N_PS_COMPARE = 20               # subnets evaluated with and without PS (the PS-gain interval)
 N_TFLM = 1000                   # test images run through TFLite-Micro
 SEED = 0
 """, "parameters"),
@@ -66,7 +69,7 @@ import numpy as np
 import pandas as pd
 
 import helpers
-from helpers import data, deploy, plots, resources, search, spaces
+from helpers import data, deploy, plots, resources, search, spaces, stats
 from helpers.methods import ofa, tinynas
 from helpers.run import run_dir
 
@@ -183,28 +186,42 @@ cv_pred = cross_val_predict(predictor.new_estimator(), np.stack([ofa.encode(a, n
 fig, ax = plt.subplots(figsize=(4.2, 4))
 ax.scatter(val_acc, cv_pred, s=14); lo, hi = val_acc.min(), val_acc.max()
 ax.plot([lo, hi], [lo, hi], "k--", lw=1); ax.set_xlabel("measured (inherited weights)"); ax.set_ylabel("predicted (5-fold CV)")
-ax.set_title(f"{PREDICTOR} predictor, RMSE {100 * pred_rmse:.2f} points");
-print(f"predictor 5-fold CV RMSE: {100 * pred_rmse:.2f} accuracy points; spread of the targets (std): {100 * val_acc.std():.2f}")
+pred_r2 = float(1 - np.mean((cv_pred - val_acc) ** 2) / np.var(val_acc))      # held-out (5-fold CV) R²
+ax.set_title(f"{PREDICTOR} predictor, held-out R² {pred_r2:.2f}");
+use_predictor = EVALUATOR == "predictor" or (EVALUATOR == "auto" and pred_r2 >= 0.5)
+print(f"predictor 5-fold CV RMSE: {100 * pred_rmse:.2f} accuracy points; spread of the targets (std): "
+      f"{100 * val_acc.std():.2f}; held-out R² {pred_r2:.3f} (n = {len(archs)})")
+print("the evolution ranks subnets by", "the predictor" if use_predictor else
+      f"their inherited-weight accuracy on {N_VAL_SEARCH} validation images (the predictor's R² is below 0.5)")
 """),
 ("md", """
-## Part 4 · MCUNet evolution on the predictor, under the budgets
+## Part 4 · MCUNet evolution under the budgets, maximising accuracy
 
 Population `POPULATION`, `N_MUTATION` mutation children (p = 0.1) and `N_CROSSOVER` crossover children
 per iteration, `ITERATIONS` iterations (paper: 100 / 50 / 50 / 30). Candidates over the SRAM or flash
-budget are rejected before evaluation; the evaluation is the predictor (milliseconds), so no subnet is
-trained.
+budget are rejected before evaluation; among those that fit, parents are the most accurate (MCUNet
+maximises accuracy under the constraints). The fitness is the predictor only when its held-out R² says
+it can rank subnets (≥ 0.5); otherwise each candidate is evaluated with inherited weights on a
+held-out validation subset (a forward pass, no training).
 """),
 ("code", """
 def predicted(arch, trial_seed):
     return {"error": 1.0 - predictor.predict(arch)}
 
-evo = search.mcunet_evolution(sub_space, predicted, res_fn,
+x_vs, y_vs = ds.x_val[:N_VAL_SEARCH], ds.y_val[:N_VAL_SEARCH]
+def inherited_val(arch, trial_seed):
+    return {"error": 1.0 - net_ps.evaluate(arch, x_vs, y_vs, x_calib)}
+
+evo = search.mcunet_evolution(sub_space, predicted if use_predictor else inherited_val, res_fn,
                               bounds={"error": None, "peak_sram_bytes": SRAM_BUDGET, "flash_bytes": FLASH_BUDGET, "macs": None},
                               population_size=POPULATION, n_mutation=N_MUTATION, n_crossover=N_CROSSOVER,
                               iterations=ITERATIONS, seed=SEED, directory=store / "evolution")
 search_cpu += helpers.run.cpu_seconds() - c1
 print(evo.summary())
 picked = spaces.from_json(evo.best["arch"])
+gen = evo.completed.assign(generation=np.maximum(0, (evo.completed.order - POPULATION) // (N_MUTATION + N_CROSSOVER) + 1))
+gen_err = gen.groupby("generation").error.mean()
+print("mean error per generation:", np.round(gen_err.to_numpy(), 4))
 """),
 ("code", """
 # NBVAL_CHECK_OUTPUT
@@ -215,6 +232,11 @@ print("picked subnet within budget:", pp.peak_sram_bytes <= SRAM_BUDGET and pp.f
 """),
 ("code", """
 print("picked subnet:", picked.stages, "resolution", picked.resolution)
+fit_rows = done[(done.peak_sram_bytes <= SRAM_BUDGET) & (done.flash_bytes <= FLASH_BUDGET)]
+picked_val = net_ps.evaluate(picked, ds.x_val, ds.y_val, x_calib)     # the same data as Part 3's subnets
+random_median = float(np.median(1.0 - fit_rows.error.to_numpy(float)))
+print(f"picked subnet: inherited val accuracy {picked_val:.4f} vs the median of the {len(fit_rows)} random "
+      f"subnets that fit, {random_median:.4f}: {'beats' if picked_val > random_median else 'does not beat'} it")
 print(f"picked: peak SRAM {pp.peak_sram_bytes:,} B ({PLAN} plan), flash {pp.flash_bytes:,} B, MACs {pp.macs:,}; "
       f"predicted accuracy {predictor.predict(picked):.4f}")
 fig, ax = plt.subplots(figsize=(6, 3.6))
@@ -225,25 +247,28 @@ ax.set_xlabel("MACs"); ax.set_ylabel("predicted accuracy"); ax.legend(); ax.set_
 ("md", """
 ## Part 5 · Inherited weights vs training from scratch, with and without PS
 
-The picked subnet and `N_COMPARE - 1` other fitting subnets from Part 3, each (a) evaluated with the
-PS supernet's weights, (b) with the no-PS supernet's weights, both after batch-norm recalibration only,
-and (c) trained from scratch as a standalone model for the same number of epochs the supernet was
-trained (`sum(PS_EPOCHS)`). Published (OFA 2020, ImageNet): without PS subnets lose about 3.6 points
-(72.4% vs 76.0%).
+The picked subnet and `N_PS_COMPARE - 1` other fitting subnets from Part 3, each evaluated on the test
+split (a) with the PS supernet's weights and (b) with the no-PS supernet's weights, both after batch-norm
+recalibration only: the PS gain is the mean paired difference, with a bootstrap interval over the
+subnets. The first `N_COMPARE` of them are also (c) trained from scratch as standalone models for the
+same number of epochs the supernet was trained (`sum(PS_EPOCHS)`). Published (OFA 2020, ImageNet):
+without PS subnets lose about 3.6 points (72.4% vs 76.0%).
 """),
 ("code", """
 fits = [a for a, (_, r) in zip(archs, done.iterrows()) if r.peak_sram_bytes <= SRAM_BUDGET and r.flash_bytes <= FLASH_BUDGET]
-others = [a for a in fits if a.hash != picked.hash][: max(0, N_COMPARE - 1)]
-compare = [picked] + others
+others = [a for a in fits if a.hash != picked.hash][: max(0, N_PS_COMPARE - 1)]
+ps_subnets = [picked] + others
+compare = ps_subnets[:N_COMPARE]
 rows = []
-for i, a in enumerate(compare):
+for i, a in enumerate(ps_subnets):
     rows.append({"subnet": "picked" if i == 0 else f"sampled {i}", "macs": resources.profile(a, INPUT, CLASSES, table=False).macs,
                  "inherited_ps": net_ps.evaluate(a, ds.x_test, ds.y_test, x_calib),
                  "inherited_no_ps": net_nops.evaluate(a, ds.x_test, ds.y_test, x_calib)})
 t0 = time.time()
 scratch = tinynas.train_archs(compare, ds, total_epochs, group="scratch", seed=SEED, lr=LR, batch_size=BATCH_SIZE)
 scratch_seconds = time.time() - t0
-cmp_table = pd.DataFrame(rows)
+ps_table = pd.DataFrame(rows)
+cmp_table = ps_table.iloc[:len(compare)].copy()
 cmp_table["scratch"] = [s.test_accuracy for s in scratch]
 cmp_table["gap_ps_points"] = 100 * (cmp_table.scratch - cmp_table.inherited_ps)
 cmp_table["gap_no_ps_points"] = 100 * (cmp_table.scratch - cmp_table.inherited_no_ps)
@@ -251,11 +276,15 @@ cmp_table.round(4)
 """),
 ("code", """
 gap_ps, gap_nops = cmp_table.gap_ps_points.mean(), cmp_table.gap_no_ps_points.mean()
-ps_gain = 100 * (cmp_table.inherited_ps - cmp_table.inherited_no_ps).mean()
-plots.accuracy_strips({"inherited, PS": cmp_table.inherited_ps, "inherited, no PS": cmp_table.inherited_no_ps,
-                       f"scratch, {total_epochs} ep": cmp_table.scratch}, title=f"{len(compare)} subnets, test accuracy");
+ps_diff = 100 * (ps_table.inherited_ps - ps_table.inherited_no_ps).to_numpy()   # points, paired per subnet
+ps_gain = float(ps_diff.mean())
+ps_verdict = stats.verdict(stats.bootstrap_ci(ps_diff, seed=SEED), claim="progressive shrinking raises inherited accuracy")
+print(ps_verdict.summary())
+plots.accuracy_strips({f"inherited, PS ({len(ps_table)})": ps_table.inherited_ps,
+                       f"inherited, no PS ({len(ps_table)})": ps_table.inherited_no_ps,
+                       f"scratch, {total_epochs} ep ({len(compare)})": cmp_table.scratch}, title="subnets, test accuracy");
 print(f"mean gap to scratch: with PS {gap_ps:+.2f} points, without PS {gap_nops:+.2f} points; "
-      f"PS over no PS: {ps_gain:+.2f} points (published, OFA 2020: +3.6)")
+      f"PS over no PS on {len(ps_diff)} subnets: {ps_gain:+.2f} points (published, OFA 2020: +3.6)")
 """),
 ("md", """
 ## Part 6 · Deploy the picked subnet (int8, TFLite-Micro)
@@ -267,9 +296,8 @@ the arena; the architecture-level estimates sit beside the measurements.
 model = net_ps.extract(picked, x_calib=x_calib)
 tfl = deploy.to_tflite_int8(model, ds.x_train[:256])
 helpers.save_model("05-once-for-all", tfl)  # for 07-comparison
-arena = deploy.measure_arena(tfl)
-logits = deploy.tflm_predict(tfl, ds.x_test[:N_TFLM])
-acc_int8 = float(np.mean(logits.argmax(1) == ds.y_test[:N_TFLM]))
+dep = deploy.measure_deployed(tfl, ds, n_test=N_TFLM, emulate=False)   # TFLM accuracy and arena
+arena, acc_int8 = dep.arena, dep["test_accuracy_int8"]
 print(arena.summary())
 print(f"peak SRAM: estimate ({PLAN} plan) {pp.peak_sram_bytes:,} B, TFLite-Micro arena head {arena.head:,} B, error {pp.peak_sram_bytes - arena.head:+,} B")
 print(f"flash: estimate {pp.flash_bytes:,} B, .tflite {len(tfl):,} B, error {pp.flash_bytes - len(tfl):+,} B")
@@ -284,7 +312,9 @@ summary = pd.DataFrame([
     {"figure": "space (width x resolutions)", "measured": f"w{WIDTH} x r{RESOLUTIONS}", "published": "-"},
     {"figure": "subnet accuracy, inherited PS / no PS / scratch (mean)", "measured":
      f"{cmp_table.inherited_ps.mean():.4f} / {cmp_table.inherited_no_ps.mean():.4f} / {cmp_table.scratch.mean():.4f}", "published": "76.0% / 72.4% / - (OFA, ImageNet)"},
-    {"figure": "predictor RMSE (points)", "measured": f"{100 * pred_rmse:.2f}", "published": "-"},
+    {"figure": "predictor RMSE (points) / held-out R²", "measured": f"{100 * pred_rmse:.2f} / {pred_r2:.2f}", "published": "-"},
+    {"figure": f"PS gain over {len(ps_diff)} subnets (points, 95% CI)", "measured":
+     f"{ps_gain:+.2f} [{ps_verdict.low:+.2f}, {ps_verdict.high:+.2f}]: {ps_verdict.word}", "published": "+3.6 (OFA, ImageNet)"},
     {"figure": "deployed arena total / flash (B)", "measured": f"{arena.total:,} / {len(tfl):,}", "published": "-"},
     {"figure": "supernet training (s)", "measured": f"{supernet_seconds:.0f}", "published": "1,200 GPU-hours (OFA)"},
 ])
@@ -301,6 +331,15 @@ helpers.record("05-once-for-all", {
     "n_subnets_evaluated": len(archs),
     "subnet_val_acc_mean": float(val_acc.mean()),
     "predictor_rmse_points": 100 * pred_rmse,
+    "predictor_cv_r2": pred_r2,
+    "evolution_fitness": "predictor" if use_predictor else "inherited weights",
+    "evolution_gen0_mean_error": float(gen_err.iloc[0]),
+    "evolution_last_gen_mean_error": float(gen_err.iloc[-1]),
+    "picked_val_acc_inherited": float(picked_val),
+    "random_feasible_val_acc_median": random_median,
+    "picked_beats_median_random": bool(picked_val > random_median),
+    "ps_compare_subnets": int(len(ps_diff)),
+    **ps_verdict.to_figures("ps_gain"),
     "evolution_trials": len(evo.completed),
     "trials": len(evo.completed),                       # hand-off keys read by 07-comparison
     "search_cpu_minutes": search_cpu / 60,
