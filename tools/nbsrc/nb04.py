@@ -76,7 +76,7 @@ import numpy as np
 import pandas as pd
 
 import helpers
-from helpers import data, plots, resources, targets
+from helpers import data, plots, resources, stats, targets
 from helpers.methods import micronets, micronets_latency
 
 helpers.seed_everything(SEED)
@@ -122,11 +122,28 @@ plots.latency_vs_ops(study, lat_fit);
 fits = lat_fit.table()
 print(fits[["n", "r2", "resid_sd_pct", "max_abs_resid_pct", "mops_per_s"]].round(3))
 print("published (MicroNets, 2021): 0.95 < r² < 0.99 on F446RE / F746ZG (TFLM + CMSIS-NN)")
+# each claim with its sample: a bootstrap over the sampled models (rows (Mops, ms) resampled together)
+lat_rows = {k: np.column_stack([g["ops"] / 1e6, g["latency_ms"]]).astype(float)
+            for k, g in study.table().groupby(["backbone", "target"], sort=True)}
+lat_verdicts = {}
+for (bb, t), xy in lat_rows.items():
+    lat_verdicts[f"r2_{bb}_{t}"] = stats.verdict(
+        stats.r2_ci(xy[:, 0], xy[:, 1], seed=SEED), null=0.95,
+        claim=f"latency linear in ops, r² above 0.95 (MicroNets' lower end), {bb} on {t}")
+slope = lambda xy: np.polyfit(xy[:, 0], xy[:, 1], 1)[0] if np.ptp(xy[:, 0]) > 0 else np.nan   # ms per Mop
 if {"dscnn", "mobilenetv2"} <= set(LATENCY_BACKBONES):
     for t in LATENCY_TARGETS:
         ratio = lat_fit.get("dscnn", t)["mops_per_s"] / lat_fit.get("mobilenetv2", t)["mops_per_s"]
         print(f"{t}: DS-CNN runs {100 * (ratio - 1):+.0f} % ops/s vs MobileNetV2 "
               f"(published: KWS ~40 % faster per op than CIFAR-10, MicroNets 2021)")
+        # ratio of per-op latencies (slopes): MobileNetV2's ms per Mop over DS-CNN's = DS-CNN's speed-up per op
+        ci = stats.ratio_ci(lat_rows[("mobilenetv2", t)], lat_rows[("dscnn", t)], stat=slope, seed=SEED)
+        lat_verdicts[f"dscnn_speedup_per_op_{t}"] = stats.verdict(
+            ci, null=1.0, claim=f"DS-CNN (KWS) runs faster per op than MobileNetV2 on {t} (ops/s ratio)")
+        print(f"  published ~1.40 is {'inside' if ci.low <= 1.4 <= ci.high else 'outside'} the 95 % interval "
+              f"[{ci.low:.2f}, {ci.high:.2f}]")
+for v in lat_verdicts.values():
+    print(v.summary())
 assert all(0 <= r <= 1 for r in fits["r2"].dropna())
 """),
 ("code", """
@@ -140,6 +157,13 @@ narrow layers cost more per MAC than wide ones. So latency is linear in ops only
 *mix* of operators stays similar, which is what "within one backbone" buys; the residual spread
 is what is left of the mix. MicroNets found KWS models ~40 % faster per op than CIFAR-10 ones
 (CMSIS-NN kernels on real boards); compare with the Mops/s ratio printed above for our kernels.
+
+Both verdicts above carry their sample: `N_LATENCY_MODELS` sampled models per backbone, resampled
+(each model's ops and latency together) 2,000 times to give a 95 % interval of the r² and of the
+ratio of the fitted per-op latencies (`helpers.stats.r2_ci`, `ratio_ci`). A claim is decided only
+when its interval excludes the null (r² 0.95, ratio 1), otherwise it is *undecided at this budget*:
+with 8 models the r² interval is wide, more models (the `full` preset) narrow it, and under 5
+models there is no interval at all (a resample of 3 models fits a line almost perfectly).
 """),
 ("md", """
 The residual spread is the error you accept when a search uses ops instead of latency: read
@@ -371,6 +395,8 @@ small synthetic task; the `full` preset uses the whole budgets and a wider super
 fig_r2 = {f"r2_{r['backbone']}_{r['target']}": r["r2"] for r in lat_fit.rows}
 fig_r2.update({f"mops_per_s_{r['backbone']}_{r['target']}": r["mops_per_s"] for r in lat_fit.rows})
 fig_r2.update({f"resid_sd_pct_{r['backbone']}_{r['target']}": r["resid_sd_pct"] for r in lat_fit.rows})
+for key, v in lat_verdicts.items():                   # intervals, n, verdicts (r²: the estimate is recorded above)
+    fig_r2.update({f: x for f, x in v.to_figures(key).items() if f not in fig_r2})
 figs = {}
 for lab, m in measured.items():
     k = lab.lower()

@@ -1,0 +1,110 @@
+"""helpers.stats: intervals that cover, verdicts that decide only when the interval allows one."""
+import numpy as np
+import pytest
+
+from helpers import stats
+
+
+def test_mean_interval_covers_the_true_mean_about_95_percent():
+    rng = np.random.default_rng(123)
+    covered = 0
+    reps = 200
+    for i in range(reps):
+        x = rng.normal(1.0, 2.0, size=40)
+        ci = stats.bootstrap_ci(x, n=500, seed=i)
+        covered += ci.low <= 1.0 <= ci.high
+    # percentile bootstrap with n = 40 runs a little narrow; binomial sd at 95 % over 200 is 1.5 %
+    assert 0.88 <= covered / reps <= 0.99, covered
+
+
+def test_difference_interval_covers_the_true_difference():
+    rng = np.random.default_rng(7)
+    covered = sum(
+        (ci := stats.diff_ci(rng.normal(0.5, 1, 30), rng.normal(0.0, 1, 30), n=400, seed=i)).low <= 0.5 <= ci.high
+        for i in range(200))
+    assert 0.88 <= covered / 200 <= 0.99, covered
+
+
+def test_seeded_and_deterministic():
+    x = np.random.default_rng(0).normal(size=25)
+    a, b = stats.bootstrap_ci(x, seed=3), stats.bootstrap_ci(x, seed=3)
+    assert a == b
+    assert stats.bootstrap_ci(x, seed=4) != a
+
+
+def test_tiny_effect_against_noise_is_undecided():
+    rng = np.random.default_rng(1)
+    a, b = rng.normal(0.01, 1.0, 8), rng.normal(0.0, 1.0, 8)
+    v = stats.verdict(stats.diff_ci(a, b), claim="a beats b")
+    assert v.word == "undecided at this budget" and v.held is None
+    assert v.low < 0 < v.high
+
+
+def test_big_effect_holds_and_big_opposite_effect_does_not():
+    rng = np.random.default_rng(2)
+    hi, lo = rng.normal(0.9, 0.01, 4), rng.normal(0.8, 0.01, 4)
+    assert stats.verdict(stats.diff_ci(hi, lo), claim="a beats b").word == "held"
+    assert stats.verdict(stats.diff_ci(lo, hi), claim="a beats b").word == "did not hold"
+    # direction="less": the claim is that the statistic is below the null
+    assert stats.verdict(stats.diff_ci(lo, hi), claim="a is worse", direction="less").word == "held"
+
+
+def test_degenerate_interval_at_the_null_is_undecided():
+    v = stats.verdict(stats.diff_ci(np.zeros(5), np.zeros(5)), claim="no difference")
+    assert (v.low, v.high, v.word) == (0.0, 0.0, "undecided at this budget")
+
+
+def test_paired_difference_removes_the_shared_noise():
+    rng = np.random.default_rng(5)
+    base = rng.normal(0, 5, 20)
+    a, b = base + 0.3 + rng.normal(0, 0.05, 20), base
+    assert stats.verdict(stats.diff_ci(a, b, paired=True), claim="a > b").word == "held"
+    assert stats.verdict(stats.diff_ci(a, b), claim="a > b").word == "undecided at this budget"
+    with pytest.raises(ValueError):
+        stats.diff_ci(a, b[:5], paired=True)
+
+
+def test_ratio_and_r2_intervals():
+    rng = np.random.default_rng(6)
+    x = rng.uniform(1, 10, 30)
+    y = 2 * x + 1 + rng.normal(0, 0.5, 30)
+    ci = stats.r2_ci(x, y, n=500)
+    assert 0.9 < ci.low <= ci.estimate <= ci.high <= 1.0 and ci.n == 30
+    few = stats.r2_ci(x[:3], y[:3])                      # 3 points: any resample fits almost perfectly
+    assert np.isnan(few.low) and stats.verdict(few, claim="r2 > 0.95", null=0.95).word == "undecided at this budget"
+    r = stats.ratio_ci(rng.normal(1.4, 0.05, 10), rng.normal(1.0, 0.05, 10), n=500)
+    assert r.low < 1.4 < r.high and stats.verdict(r, claim="ratio > 1", null=1.0).word == "held"
+
+
+def test_several_samples_resampled_independently_and_undefined_resamples():
+    a, b = np.arange(10.0), np.arange(10.0) + 100
+    ci = stats.bootstrap_ci((a, b), stat=lambda x, y: y.mean() - x.mean(), n=200)
+    assert ci.n == (10, 10) and ci.low < 100 < ci.high
+    # a statistic undefined on every resample gives no interval, hence no decision
+    nan_ci = stats.bootstrap_ci(np.ones(5), stat=lambda x: np.nan, n=50)
+    assert np.isnan(nan_ci.low) and stats.verdict(nan_ci, claim="c").word == "undecided at this budget"
+    # one model per side (a smoke run): a difference but no interval, so no decision
+    one = stats.verdict(stats.diff_ci([0.9], [0.1]), claim="c")
+    assert one.estimate == pytest.approx(0.8) and one.word == "undecided at this budget"
+    assert one.to_figures("x")["x_ci_low"] is None
+
+
+def test_summary_and_figures():
+    v = stats.verdict(stats.diff_ci([0.9, 0.91, 0.92, 0.93], [0.8, 0.81, 0.82, 0.83]), claim="chosen beats low")
+    line = v.summary()
+    assert "chosen beats low" in line and "n = 4 vs 4" in line and line.endswith("held") and "\n" not in line
+    f = v.to_figures("gain")
+    assert set(f) == {"gain", "gain_ci_low", "gain_ci_high", "gain_n", "gain_n_a", "gain_n_b", "gain_verdict"}
+    assert f["gain_n"] == 4 and f["gain_verdict"] == "held"
+    assert all(isinstance(x, (int, float, str)) for x in f.values())
+    one = stats.verdict(stats.bootstrap_ci(np.arange(6.0)), claim="mean > 0").to_figures("m")
+    assert one["m_n"] == 6 and "m_n_a" not in one
+
+
+def test_bad_arguments():
+    with pytest.raises(ValueError):
+        stats.bootstrap_ci([], n=100)
+    with pytest.raises(ValueError):
+        stats.bootstrap_ci([1.0, 2.0], level=1.5)
+    with pytest.raises(ValueError):
+        stats.verdict(stats.bootstrap_ci([1.0, 2.0]), claim="c", direction="sideways")
