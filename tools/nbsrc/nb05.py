@@ -104,9 +104,9 @@ print("a subnet:", probe.stages, "resolution", probe.resolution)
 """),
 ("code", """
 # NBVAL_CHECK_OUTPUT
-stats = net.calibrate(probe, x_calib)
-z_super = net.predict(probe, ds.x_test[:64], stats)
-standalone = net.extract(probe, stats=stats)          # spaces.build(arch) + sliced weights
+bn_stats = net.calibrate(probe, x_calib)
+z_super = net.predict(probe, ds.x_test[:64], bn_stats)
+standalone = net.extract(probe, stats=bn_stats)          # spaces.build(arch) + sliced weights
 z_alone = standalone.predict(ds.x_test[:64], verbose=0)
 print("standalone model layers:", len(standalone.layers), "| outputs equal to 1e-4:",
       bool(np.abs(z_super - z_alone).max() < 1e-4 * max(1.0, np.abs(z_alone).max())))
