@@ -10,9 +10,9 @@ from __future__ import annotations
 
 from helpers.data import kws
 from helpers.data.errors import DatasetUnavailableError, UnknownDatasetError
-from helpers.data.loaders import (CACHE_DIR, DATA_DIR, Dataset, fingerprint, load, load_cached,
-                                  names, stratified_split)
+from helpers.data.loaders import (CACHE_DIR, DATA_DIR, Dataset, fingerprint, input_spec, load,
+                                  load_cached, names, stratified_split)
 
 __all__ = ["Dataset", "load", "load_cached", "names", "UnknownDatasetError",
-           "DatasetUnavailableError", "stratified_split", "fingerprint", "DATA_DIR", "CACHE_DIR",
+           "DatasetUnavailableError", "stratified_split", "input_spec", "fingerprint", "DATA_DIR", "CACHE_DIR",
            "kws"]

@@ -48,7 +48,7 @@ import numpy as np
 from helpers.data import kws
 from helpers.data.errors import DatasetUnavailableError, UnknownDatasetError
 
-__all__ = ["Dataset", "load", "names", "UnknownDatasetError", "DatasetUnavailableError",
+__all__ = ["Dataset", "load", "names", "input_spec", "UnknownDatasetError", "DatasetUnavailableError",
            "stratified_split", "DATA_DIR", "load_cached"]
 
 DATA_DIR = Path(os.environ.get("TINYNAS_DATA_DIR", Path(__file__).resolve().parent.parent.parent / "data"))
@@ -321,6 +321,21 @@ _SPECIAL = ("kws",)
 def names() -> list[str]:
     """All dataset names :func:`load` accepts. Taught in 00-overview."""
     return sorted(list(_LOADERS) + list(_SPECIAL))
+
+
+_INPUT_SHAPES = {"mnist": (28, 28, 1), "mnist5k": (28, 28, 1), "digits": (8, 8, 1),
+                 "fashion_mnist": (28, 28, 1), "cifar10": (32, 32, 3), "kws": (49, 10, 1)}
+
+
+def input_spec(name: str) -> tuple[tuple[int, ...], int]:
+    """``(input_shape, num_classes)`` of a dataset, without loading it (for checks made
+    before any work, e.g. whether a resource bound can be met). Taught in 02-aging-evolution.
+    """
+    if not isinstance(name, str) or name.lower() not in names():
+        raise UnknownDatasetError(f"unknown dataset {name!r}; DATASET must be one of {names()}")
+    name = name.lower()
+    classes = len(kws.CLASS_NAMES) if name == "kws" else len(_LOADERS[name][1])
+    return _INPUT_SHAPES[name], classes
 
 
 def load(name: str, *, val_fraction: float = 0.1, seed: int = 0, source: str = "auto",

@@ -24,7 +24,7 @@ from helpers import resources
 from helpers.methods.micronets import _int8_random, emulate_latency
 from helpers.methods.micronets_space import dscnn_space, random_choices, to_arch
 
-__all__ = ["BACKBONES", "sample_backbone", "LatencyStudy", "latency_study", "fit_latency",
+__all__ = ["unfitted_targets", "BACKBONES", "sample_backbone", "LatencyStudy", "latency_study", "fit_latency",
            "LatencyFit", "emulate_latency"]
 
 #: Backbones of the latency-proxy study: name -> default input shape, classes.
@@ -196,6 +196,16 @@ class LatencyFit:
                          f"(n={r['n']})" for r in self.rows)
 
     __str__ = summary
+
+
+def unfitted_targets(boards, latency_targets) -> list:
+    """The ``boards`` no latency fit over ``latency_targets`` can serve: neither emulated
+    nor of the same core and clock as an emulated one (see :meth:`LatencyFit.get`), so
+    their ops target could not be derived. Names as :func:`helpers.targets.get` takes
+    them. Checked before the latency study. Taught in 04-micronets-dnas.
+    """
+    fitted = {(t.core, t.clock_hz) for t in map(T.get, latency_targets)}
+    return [b for b in boards if (T.get(b).core, T.get(b).clock_hz) not in fitted]
 
 
 def fit_latency(study) -> LatencyFit:

@@ -6,8 +6,9 @@ drivers, with morphisms that stay within its bounds), :func:`arch_resources` (th
 pre-training objectives), :func:`evaluate_arch` / :class:`ArchEvaluator` (train one
 candidate with Dynamic Pruning with Feedback and measure the pruned network).
 The search itself is :func:`helpers.search.aging_evolution`.
-May import: :mod:`helpers.data`, :mod:`helpers.spaces`, :mod:`helpers.resources`,
-:mod:`helpers.train`, :mod:`helpers.prune`. TensorFlow is imported lazily.
+:func:`minimum_resources` / :func:`check_bounds` say before any work whether a bound can be met.
+May import: :mod:`helpers.data`, :mod:`helpers.params`, :mod:`helpers.spaces`,
+:mod:`helpers.resources`, :mod:`helpers.train`, :mod:`helpers.prune`. TensorFlow is imported lazily.
 """
 from __future__ import annotations
 
@@ -21,13 +22,14 @@ from typing import Any, Mapping
 import numpy as np
 
 from helpers import data as _data
+from helpers import params as _params
 from helpers import prune, spaces
 from helpers import resources as _res
 from helpers import spaces as _spaces
 from helpers.train import accuracy, compile_model
 
 __all__ = ["Candidate", "ArchSpace", "arch_resources", "ArchResources", "evaluate_arch",
-           "ArchEvaluator"]
+           "ArchEvaluator", "smallest_archs", "minimum_resources", "check_bounds"]
 
 @dataclasses.dataclass(eq=False)
 class Candidate:
@@ -148,6 +150,80 @@ def arch_resources(arch, input_shape, num_classes, *, plan: str = "reordered",
     mp = _res.plan(g, plan)
     return {"peak_sram_bytes": int(mp.peak_sram_bytes), "weights_bytes": int(fl["weights"] + fl["biases"]),
             "macs": int(macs), "params": int(params), "flash_bytes": int(fl["total"])}
+
+
+def smallest_archs(space=None, *, first_layer_types=None) -> list:
+    """The smallest architectures of a granular space: one block of one layer of the fewest
+    filters and the smallest kernel, every choice of layer type, stride, pre-pool,
+    batch-norm and pooling, no hidden dense layer (the classifier only).
+
+    Every architecture of the space contains a first layer and a classifier at least this
+    large, so the minimum of a resource over these is the least any architecture of the
+    space needs. ``first_layer_types``: the allowed types of the first layer (default: all).
+    Taught in 02-aging-evolution.
+    """
+    s = space or _spaces.DEFAULT_GRANULAR
+    types = tuple(first_layer_types or _spaces.GRANULAR_LAYER_TYPES)
+    k = min(s.kernels)
+    out = []
+    for t in types:
+        for stride in (1, 2):
+            for pool in (False, True):
+                for bn in (False, True):
+                    for pooling in ("avg", "max"):
+                        for pool_size in (0,) + tuple(s.pool_sizes):
+                            layer = _spaces.ConvLayer(type=t, filters=0 if t == "dwconv" else s.min_filters,
+                                                      kernel=1 if t == "conv1x1" else k, stride=stride,
+                                                      batch_norm=bn, relu=False)
+                            out.append(_spaces.GranularArch(blocks=[_spaces.ConvBlock([layer], pool=pool)],
+                                                            pooling=pooling, pool_size=pool_size, dense=[]))
+    return out
+
+
+def minimum_resources(input_shape, num_classes, space=None, *, plan: str = "reordered",
+                      include_input: bool = False) -> dict:
+    """The least of each :func:`arch_resources` objective (``peak_sram_bytes``,
+    ``weights_bytes``, ``flash_bytes``, ``macs``, ``params``) any architecture of the granular
+    ``space`` needs (the minimum over :func:`smallest_archs`; each objective on its own).
+    No training, no TensorFlow: milliseconds. Taught in 02-aging-evolution.
+    """
+    best: dict = {}
+    for a in smallest_archs(space):
+        r = arch_resources(a, input_shape, num_classes, plan=plan, include_input=include_input)
+        for key, v in r.items():
+            best[key] = min(best.get(key, v), v)
+    return best
+
+
+_UNITS = {"peak_sram_bytes": "B of peak SRAM", "weights_bytes": "B of weights + biases",
+          "flash_bytes": "B of flash", "macs": "MACs", "params": "parameters"}
+
+
+def _too_small(need, objective, space, input_shape) -> str:
+    f = (space or _spaces.DEFAULT_GRANULAR).min_filters
+    return (f"must be >= {need:,}: the smallest architecture of the space (one layer of {f} "
+            f"filter{'s' if f != 1 else ''} + the classifier, input {tuple(input_shape)}) needs "
+            f"{need:,} {_UNITS.get(objective, objective)}")
+
+
+def check_bounds(bounds: Mapping, input_shape, num_classes, space=None, *, plan: str = "reordered",
+                 include_input: bool = False) -> dict:
+    """Raise :class:`helpers.params.ParameterError` naming the first bound no architecture of
+    ``space`` can meet, and the least any architecture needs; returns the minimums.
+
+    ``bounds``: ``{parameter name: (objective of arch_resources, bound or None)}``, e.g.
+    ``{"PEAK_SRAM_BOUND": ("peak_sram_bytes", 2500)}``: checked before any work so that an
+    impossible bound fails at once rather than after thousands of rejected samples.
+    Taught in 02-aging-evolution.
+    """
+    need = minimum_resources(input_shape, num_classes, space, plan=plan, include_input=include_input)
+    for name, (objective, bound) in bounds.items():
+        if objective not in need:
+            raise ValueError(f"{name}: objective {objective!r} unknown; allowed {sorted(need)}")
+        if bound is not None and bound < need[objective]:
+            raise _params.ParameterError(name, bound, _too_small(need[objective], objective, space,
+                                                                 input_shape))
+    return need
 
 
 class ArchResources:

@@ -38,8 +38,11 @@ this module provides what is specific to SpArSe:
 
 Importing this module does not import TensorFlow.
 
-May import: :mod:`helpers.data`, :mod:`helpers.spaces`, :mod:`helpers.tflite_io`,
-:mod:`helpers.resources`, :mod:`helpers.train`, :mod:`helpers.prune`, :mod:`helpers.search.objectives`.
+* **Feasibility**: :func:`minimum_objectives`, :func:`check_bounds` (before any work).
+
+May import: :mod:`helpers.data`, :mod:`helpers.params`, :mod:`helpers.spaces`, :mod:`helpers.tflite_io`,
+:mod:`helpers.resources`, :mod:`helpers.train`, :mod:`helpers.prune`, :mod:`helpers.search.objectives`,
+:mod:`helpers.methods.munas` (the smallest architectures of a granular space).
 """
 from __future__ import annotations
 
@@ -50,16 +53,19 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from helpers import data as D
+from helpers import params as _params
 from helpers import prune as P
 from helpers import resources as R
 from helpers import spaces as S
 from helpers import tflite_io
 from helpers import train as T
+from helpers.methods.munas import smallest_archs
 from helpers.search.objectives import chebyshev_simplex, lambdas_simplex
 
 __all__ = ["WorkingMemory", "working_memory", "ModelSize", "model_size", "SparseSpace",
            "SparseCandidate", "apply_widths", "arch_from_dict_unchecked", "arch_model_size", "candidate_resources", "SparseEvaluator",
-           "train_candidate", "lambdas_simplex", "chebyshev_simplex", "OBJECTIVES"]
+           "train_candidate", "lambdas_simplex", "chebyshev_simplex", "OBJECTIVES",
+           "minimum_objectives", "check_bounds"]
 
 #: objective names used in the trial store (f1, f2, f3)
 OBJECTIVES = ("error", "model_size", "working_memory")
@@ -608,6 +614,40 @@ def candidate_resources(cand: SparseCandidate, input_shape, num_classes, *, exac
         out["flash_dense"] = prof.flash_bytes
         out["macs_dense"] = prof.macs
     return out
+
+
+def minimum_objectives(input_shape, num_classes, space: "SparseSpace | None" = None) -> dict:
+    """The least ``working_memory`` (f3, bytes) and ``model_size`` (f2, non-zero parameters)
+    any candidate of ``space`` (default :class:`SparseSpace`) needs: the minimum over the
+    smallest architectures of its granular space (:func:`helpers.methods.munas.smallest_archs`,
+    a full convolution first when ``stem_conv``), the model size at the highest sparsity when
+    unstructured pruning is allowed (biases are never pruned), dense otherwise (structured
+    pruning keeps a channel). No training, no TensorFlow. Taught in 03-sparse-pruning.
+    """
+    space = space or SparseSpace()
+    wm, size = [], []
+    for a in smallest_archs(space.granular, first_layer_types=("conv",) if space.stem_conv else None):
+        wm.append(working_memory(a, input_shape, num_classes).peak)
+        p, o = _prunable_kernel_counts(a, input_shape, num_classes)
+        size.append(int(p - round(space.sparsity[1] * p) + o) if False in space.structured else int(p + o))
+    return {"working_memory": min(wm), "model_size": min(size)}
+
+
+def check_bounds(bounds: dict, input_shape, num_classes, space: "SparseSpace | None" = None) -> dict:
+    """Raise :class:`helpers.params.ParameterError` naming the first bound no candidate of
+    ``space`` can meet and the least any candidate needs; returns the minimums. ``bounds``:
+    ``{parameter name: (objective, bound)}``, e.g. ``{"MAX_WORKING_MEMORY": ("working_memory",
+    2048)}``. Taught in 03-sparse-pruning.
+    """
+    need = minimum_objectives(input_shape, num_classes, space)
+    units = {"working_memory": "B of working memory (f3)", "model_size": "non-zero parameters (f2)"}
+    for name, (objective, bound) in bounds.items():
+        if bound is not None and bound < need[objective]:
+            raise _params.ParameterError(
+                name, bound, f"must be >= {need[objective]:,}: the smallest candidate of the space "
+                f"(one convolution of 1 filter + the classifier, input {tuple(input_shape)}) needs "
+                f"{need[objective]:,} {units[objective]}")
+    return need
 
 
 # ==================================================================== training

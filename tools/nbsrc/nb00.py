@@ -40,6 +40,20 @@ N_TEST = 0             # 0: the whole test split for the int8 accuracy
 SEED = 0
 """, "parameters"),
 ("code", """
+# Every parameter checked before any work: a value outside its rule stops here, named.
+from helpers import params as P
+
+P.check(globals(), {
+    "DATASET": P.Dataset(),
+    "TARGET": P.Target(),
+    "EPOCHS": P.Int(min=1),
+    "LEARNING_RATE": P.Float(min=0, min_open=True),
+    "N_TRAIN": P.Int(min=0),
+    "N_TEST": P.Int(min=0),
+    "SEED": P.Seed(),
+})
+"""),
+("code", """
 import time
 import matplotlib.pyplot as plt
 import numpy as np

@@ -53,6 +53,31 @@ N_TEST = 2000                # 0: the whole test split
 SEED = 0
 """, "parameters"),
 ("code", """
+# Every parameter checked before any work: a value outside its rule stops here, named.
+from helpers import params as P
+
+kb = P.Float(min=0, min_open=True)
+P.check(globals(), {
+    "DATASET": P.Dataset(),
+    "WIDTHS": P.ListOf(P.Float(min=0, max=4, min_open=True), min_len=1, unique=True),
+    "RESOLUTIONS": P.ListOf(P.Int(min=1), min_len=1, unique=True),
+    "M": P.Int(min=1),
+    "SRAM_KB": kb,
+    "FLASH_KB": kb,
+    "MIN_FIT_RATE": P.Float(min=0, max=1, max_open=True),
+    "BOARDS": P.ListOf(P.Target(), min_len=1),
+    "SWEEP_SRAM_KB": P.ListOf(kb, min_len=1),
+    "SWEEP_FLASH_KB": P.ListOf(kb, min_len=1),
+    "N_MODELS": P.Int(min=1),
+    "LOW_RANK_FRACTION": P.Float(min=0, max=1),
+    "EPOCHS": P.Int(min=1),
+    "N_TRAIN": P.Int(min=0),
+    "N_VAL": P.Int(min=0),
+    "N_TEST": P.Int(min=0),
+    "SEED": P.Seed(),
+})
+"""),
+("code", """
 import time
 import matplotlib.pyplot as plt
 import numpy as np

@@ -73,6 +73,47 @@ WORKERS = 2                  # keras-tuner chief + worker processes on 127.0.0.1
 SEED = 0
 """, "parameters"),
 ("code", """
+# Every parameter checked before any work: a value outside its rule stops here, named;
+# so does a bound that even the smallest architecture of the space exceeds.
+from helpers import data, params as P, spaces
+from helpers.methods import munas
+
+error, rate = P.Float(min=0, max=1, min_open=True), P.Float(min=0, min_open=True)
+P.check(globals(), {
+    "DATASET": P.Dataset(),
+    "ERROR_BOUND": error,
+    "PEAK_SRAM_BOUND": P.Int(min=1),
+    "FLASH_BOUND": P.Int(min=1),
+    "MACS_BOUND": P.Int(min=1),
+    "SEARCH_ERROR_BOUND": error,
+    "ROUNDS": P.Int(min=1),
+    "POPULATION": P.Int(min=1),
+    "SAMPLE": P.Int(min=1),
+    "EPOCHS_PER_TRIAL": P.Int(min=1),
+    "N_TRAIN_TRIAL": P.Int(min=0),
+    "LR_TRIAL": rate,
+    "N_VAL_TRIAL": P.Int(min=0),
+    "PRUNING": P.Bool(),
+    "MAX_SPARSITY": P.Float(min=0, max=1, max_open=True),
+    "MAX_BLOCKS": P.Int(min=1),
+    "MAX_FILTERS": P.Int(min=1),
+    "MAX_UNITS": P.Int(min=10),              # the granular space's fewest units is 10
+    "RANDOM_BASELINE": P.Bool(),
+    "FINAL_CANDIDATES": P.Int(min=1),
+    "FINAL_EPOCHS": P.Int(min=1),
+    "FINAL_BATCH": P.Int(min=1),
+    "LR_FINAL": rate,
+    "N_TRAIN_FINAL": P.Int(min=0),
+    "N_TEST": P.Int(min=0),
+    "WORKERS": P.Int(min=1),
+    "SEED": P.Seed(),
+})
+munas.check_bounds({"PEAK_SRAM_BOUND": ("peak_sram_bytes", PEAK_SRAM_BOUND),
+                    "FLASH_BOUND": ("weights_bytes", FLASH_BOUND), "MACS_BOUND": ("macs", MACS_BOUND)},
+                   *data.input_spec(DATASET), spaces.GranularSpace(max_blocks=MAX_BLOCKS, max_filters=MAX_FILTERS,
+                                                                   max_units=MAX_UNITS))
+"""),
+("code", """
 import collections, hashlib, json, logging, time
 import matplotlib.pyplot as plt
 import numpy as np

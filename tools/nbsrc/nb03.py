@@ -57,6 +57,35 @@ WORKERS = 1
 SEED = 0
 """, "parameters"),
 ("code", """
+# Every parameter checked before any work: a value outside its rule stops here, named;
+# so does a bound that even the smallest candidate of the space exceeds.
+from helpers import data, params as P
+from helpers.methods import sparse as SP
+
+P.check(globals(), {
+    "DATASET": P.Dataset(),
+    "MAX_WORKING_MEMORY": P.Int(min=1),
+    "MAX_MODEL_SIZE": P.Int(min=1),
+    "MAX_ERROR": P.Float(min=0, max=1, min_open=True),
+    "TRIALS": P.Int(min=1),
+    "INITIAL_POINTS": P.Int(min=1),
+    "AE_SAMPLE": P.Int(min=1),
+    "EPOCHS_PER_TRIAL": P.Int(min=1),
+    "N_TRAIN": P.Int(min=0),
+    "N_VAL": P.Int(min=0),
+    "POOL_SIZE": P.Int(min=1),
+    "MAX_BLOCKS": P.Int(min=1),
+    "MAX_FILTERS": P.Int(min=1),
+    "FINAL_EPOCHS": P.Int(min=1),
+    "FINAL_N_TRAIN": P.Int(min=0),
+    "N_TEST": P.Int(min=0),
+    "WORKERS": P.Int(min=1),
+    "SEED": P.Seed(),
+})
+SP.check_bounds({"MAX_WORKING_MEMORY": ("working_memory", MAX_WORKING_MEMORY),
+                 "MAX_MODEL_SIZE": ("model_size", MAX_MODEL_SIZE)}, *data.input_spec(DATASET))
+"""),
+("code", """
 import functools
 import json
 import time

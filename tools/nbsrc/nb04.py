@@ -70,6 +70,45 @@ ARCH_LR = 0.05
 SEED = 0
 """, "parameters"),
 ("code", """
+# Every parameter checked before any work (TARGETS before the latency study): a value
+# outside its rule, or parameters that do not fit together, stop here, named.
+from helpers import params as P
+from helpers.methods import micronets_latency
+
+weight = P.Float(min=0)
+P.check(globals(), {
+    "TASK": P.Dataset(),
+    "TARGETS": P.DictOf(P.Target(), min_len=1),
+    "LATENCY_MS": P.DictOf(P.Float(min=0, min_open=True), min_len=1),
+    "RESOURCE_SCALE": P.Float(min=0, max=1, min_open=True),
+    "MAX_WIDTH": P.Int(min=4),
+    "WIDTH_STEP": P.Choice([4, 8]),
+    "N_BLOCKS": P.Int(min=1),
+    "N_PER_CLASS": P.Int(min=1),
+    "N_TRAIN": P.Int(min=0),
+    "N_TEST": P.Int(min=0),
+    "LATENCY_BACKBONES": P.ListOf(P.Choice(list(micronets_latency.BACKBONES)), min_len=1, unique=True),
+    "LATENCY_TARGETS": P.ListOf(P.Target(), min_len=1, unique=True),
+    "N_LATENCY_MODELS": P.Int(min=2),             # a straight-line fit needs two points
+    "EPOCHS_WARMUP": P.Int(min=0),
+    "EPOCHS_SEARCH": P.Int(min=1),
+    "EPOCHS_RETRAIN": P.Int(min=1),
+    "LAMBDA_SIZE": weight,
+    "LAMBDA_MEM": weight,
+    "LAMBDA_OPS": weight,
+    "ARCH_LR": P.Float(min=0, min_open=True),
+    "SEED": P.Seed(),
+})
+P.require(MAX_WIDTH % WIDTH_STEP == 0, "MAX_WIDTH", MAX_WIDTH, f"must be a multiple of WIDTH_STEP = {WIDTH_STEP}")
+P.require(set(TARGETS) <= set(LATENCY_MS), "LATENCY_MS", LATENCY_MS,
+          f"must give a latency for every model of TARGETS {sorted(TARGETS)}")
+P.require("dscnn" in LATENCY_BACKBONES, "LATENCY_BACKBONES", LATENCY_BACKBONES,
+          "must include 'dscnn' (its latency fit gives the ops target of each model)")
+unfitted = micronets_latency.unfitted_targets(TARGETS.values(), LATENCY_TARGETS)
+P.require(not unfitted, "TARGETS", TARGETS, f"boards {unfitted} share no core and clock with "
+          f"LATENCY_TARGETS {LATENCY_TARGETS}, so no latency fit gives their ops target")
+"""),
+("code", """
 import json, time
 import matplotlib.pyplot as plt
 import numpy as np

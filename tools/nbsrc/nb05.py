@@ -63,6 +63,43 @@ N_TFLM = 1000                   # test images run through TFLite-Micro
 SEED = 0
 """, "parameters"),
 ("code", """
+# Every parameter checked before any work: a value outside its rule, or parameters that
+# do not fit together, stop here, named.
+from helpers import params as P, resources
+from helpers.methods import ofa
+
+count, kb = P.Int(min=0), P.Float(min=0, min_open=True)
+P.check(globals(), {
+    "DATASET": P.Dataset(),
+    "WIDTH": P.Float(min=0, max=4, min_open=True),
+    "RESOLUTIONS": P.ListOf(P.Int(min=4), min_len=1, unique=True),
+    "KERNELS": P.ListOf(P.Choice([3, 5, 7]), min_len=1, unique=True),
+    "EXPANSIONS": P.ListOf(P.Int(min=1), min_len=1, unique=True),
+    "DEPTHS": P.ListOf(P.Int(min=1), min_len=1, unique=True),
+    "SRAM_KB": kb,
+    "FLASH_KB": kb,
+    "PLAN": P.Choice(resources.PLANS),
+    "PS_EPOCHS": P.ListOf(count, min_len=6, max_len=6),
+    "BATCH_SIZE": P.Int(min=1),
+    "LR": P.Float(min=0, min_open=True),
+    "N_TRAIN": count,
+    "N_VAL": count,
+    "N_TEST": count,
+    "N_CALIB": P.Int(min=2),                       # batch-norm statistics need two images
+    "N_SUBNETS": P.Int(min=3),                     # the predictor fits on three at least
+    "PREDICTOR": P.Choice(ofa.AccuracyPredictor.KINDS),
+    "POPULATION": P.Int(min=1),
+    "N_MUTATION": count,
+    "N_CROSSOVER": count,
+    "ITERATIONS": P.Int(min=1),
+    "N_COMPARE": P.Int(min=1),
+    "N_TFLM": P.Int(min=1),
+    "SEED": P.Seed(),
+})
+P.require(N_MUTATION + N_CROSSOVER >= 1, "N_MUTATION", N_MUTATION,
+          f"N_MUTATION + N_CROSSOVER must be >= 1 (N_CROSSOVER = {N_CROSSOVER}): evolution needs children")
+"""),
+("code", """
 import time
 import matplotlib.pyplot as plt
 import numpy as np

@@ -51,6 +51,24 @@ MBV2_RESOLUTION = 48       # input side of the MobileNetV2-0.35-style model of P
 SEED = 0
 """, "parameters"),
 ("code", """
+# Every parameter checked before any work: a value outside its rule stops here, named.
+from helpers import deploy, params as P
+
+P.check(globals(), {
+    "MODEL": P.Satisfies(deploy.parse_model_spec, f"a built-in model {sorted(deploy.REFERENCE_MODELS)} "
+                         "or 'run:NN-name[.label]' (saved by a search notebook)"),
+    "DATASET": P.Dataset(),
+    "TARGET": P.Target(),
+    "WIDTH": P.Float(min=0, min_open=True),
+    "EPOCHS": P.Int(min=1),
+    "LEARNING_RATE": P.Float(min=0, min_open=True),
+    "N_TEST": P.Int(min=0),
+    "N_CHECK": P.Int(min=1),
+    "MBV2_RESOLUTION": P.Int(min=1),
+    "SEED": P.Seed(),
+})
+"""),
+("code", """
 import re
 import time
 

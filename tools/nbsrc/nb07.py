@@ -46,6 +46,22 @@ SAME_TASK_PRESET = ""    # a preset name: rerun here on TASK each method whose m
 SEED = 0
 """, "parameters"),
 ("code", """
+# Every parameter checked before any work: a value outside its rule stops here, named.
+from helpers import params as P, runner
+
+presets = sorted(p.stem for p in runner.PRESETS.glob("*.yaml"))
+P.check(globals(), {
+    "RUN_DIR": P.Str(),
+    "TASK": P.Dataset(),
+    "TARGET": P.Target(),
+    "N_TEST": P.Int(min=0),
+    "EMULATE": P.Bool(),
+    "FALLBACK_PRESET": P.Choice(presets),
+    "SAME_TASK_PRESET": P.Choice(["", *presets]),
+    "SEED": P.Seed(),
+})
+"""),
+("code", """
 import time
 from pathlib import Path
 
