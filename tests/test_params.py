@@ -173,6 +173,8 @@ BAD = [
     ("05", {"DATASET": "imagenet"}, "DATASET = 'imagenet'"),
     ("05", {"PLAN": "best"}, "PLAN = 'best': must be one of ['tflm', 'reordered', 'inplace']"),
     ("05", {"N_MUTATION": 0, "N_CROSSOVER": 0}, "N_MUTATION = 0: N_MUTATION + N_CROSSOVER must be >= 1"),
+    ("05", {"EVALUATOR": "oracle"}, "EVALUATOR = 'oracle'"),
+    ("05", {"N_COMPARE": 30}, "N_COMPARE = 30: <= N_PS_COMPARE"),
     ("06", {"EPOCHS": 0}, "EPOCHS = 0"),
     ("06", {"MODEL": "resnet"}, "MODEL = 'resnet': must be a built-in model"),
     ("06", {"N_TEST": -5}, "N_TEST = -5"),

@@ -88,16 +88,21 @@ P.check(globals(), {
     "N_CALIB": P.Int(min=2),                       # batch-norm statistics need two images
     "N_SUBNETS": P.Int(min=3),                     # the predictor fits on three at least
     "PREDICTOR": P.Choice(ofa.AccuracyPredictor.KINDS),
+    "EVALUATOR": P.Choice(["auto", "predictor", "inherited"]),
+    "N_VAL_SEARCH": P.Int(min=1),
     "POPULATION": P.Int(min=1),
     "N_MUTATION": count,
     "N_CROSSOVER": count,
     "ITERATIONS": P.Int(min=1),
     "N_COMPARE": P.Int(min=1),
+    "N_PS_COMPARE": P.Int(min=2),                  # a paired interval needs two subnets at least
     "N_TFLM": P.Int(min=1),
     "SEED": P.Seed(),
 })
 P.require(N_MUTATION + N_CROSSOVER >= 1, "N_MUTATION", N_MUTATION,
           f"N_MUTATION + N_CROSSOVER must be >= 1 (N_CROSSOVER = {N_CROSSOVER}): evolution needs children")
+P.require(N_COMPARE <= N_PS_COMPARE, "N_COMPARE", N_COMPARE,
+          f"<= N_PS_COMPARE ({N_PS_COMPARE}): the scratch-trained subnets are the first of those compared")
 """),
 ("code", """
 import time
