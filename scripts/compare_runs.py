@@ -60,6 +60,7 @@ def main(argv=None, runs_dir: Path | None = None) -> int:
     p.add_argument("run_a")
     p.add_argument("run_b", nargs="?")
     p.add_argument("--published", action="store_true", help="compare with the latest publish run of each notebook")
+    p.add_argument("--json", default=None, metavar="OUT", help="also write the comparison as JSON")
     a = p.parse_args(argv)
     figs_a = load_figures(Path(a.run_a))
     if a.published:
@@ -73,7 +74,8 @@ def main(argv=None, runs_dir: Path | None = None) -> int:
         figs_b = load_figures(Path(a.run_b))
         src = {nb: Path(a.run_b).name for nb in figs_b}
     bad = compared = 0
-    for nb, r in compare(figs_a, figs_b).items():
+    result = compare(figs_a, figs_b)
+    for nb, r in result.items():
         compared += r["equal"] + len(r["differ"])
         print(f"== {nb} (vs {src.get(nb)}): {r['equal']} figures equal, {len(r['timing'])} timing figures not compared"
               + (f", recorded in one run only: {', '.join(r['only_one'])}" if r["only_one"] else ""))
@@ -89,6 +91,15 @@ def main(argv=None, runs_dir: Path | None = None) -> int:
               + " (timing figures are never compared)", file=sys.stderr)
         return 2
     print("same figures" if not bad else f"{bad} figures differ")
+    if a.json:
+        import json
+
+        Path(a.json).write_text(json.dumps({
+            "run_a": Path(a.run_a).name, "run_b": (Path(a.run_b).name if a.run_b else "published"),
+            "figures_compared": compared, "figures_differ": bad,
+            "notebooks": {nb: {"equal": r["equal"], "timing_not_compared": len(r["timing"]),
+                               "differ": [list(d) for d in r["differ"]], "only_one": r["only_one"]}
+                          for nb, r in result.items()}}, indent=1, default=str) + "\n")
     return 1 if bad else 0
 
 

@@ -4,6 +4,8 @@ Deterministic mutants (seeded byte flips, truncations, uint32 offsets / lengths
 overwritten with huge or negative values, zeroed regions) of small int8 models
 converted in the session fixture, plus a float model for :func:`require_int8`.
 """
+import os
+import sys
 import time
 
 import numpy as np
@@ -11,18 +13,8 @@ import pytest
 
 from helpers import tflite_io
 
-_ARCH = {
-    "space": "granular", "pooling": "avg", "pool_size": 0,
-    "dense": [{"units": 12, "relu": True}],
-    "blocks": [
-        {"layers": [{"type": "conv", "filters": 6, "kernel": 3, "stride": 2,
-                     "batch_norm": True, "relu": True}], "pool": False, "branch": None},
-        {"layers": [{"type": "dwconv", "filters": 0, "kernel": 3, "stride": 1,
-                     "batch_norm": False, "relu": True},
-                    {"type": "conv1x1", "filters": 8, "kernel": 1, "stride": 1,
-                     "batch_norm": True, "relu": False}],
-         "pool": True, "branch": {"type": "conv1x1", "kernel": 1, "batch_norm": True,
-                                  "relu": False}}]}
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from test_tflite_io import TINY_ARCH as _ARCH  # noqa: E402
 
 
 @pytest.fixture(scope="session")

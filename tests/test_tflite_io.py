@@ -6,11 +6,8 @@ import pytest
 from helpers import tflite_io
 
 
-@pytest.fixture(scope="module")
-def tiny_tflite():
-    """A small int8 model with conv, depthwise, pool, add, mean and dense."""
-    from helpers import deploy, spaces
-    arch = spaces.GranularArch.from_dict({
+#: the architecture of :func:`tiny_tflite` (shared with test_tflite_fuzz)
+TINY_ARCH = {
         "space": "granular", "pooling": "avg", "pool_size": 0,
         "dense": [{"units": 12, "relu": True}],
         "blocks": [
@@ -21,7 +18,14 @@ def tiny_tflite():
                         {"type": "conv1x1", "filters": 8, "kernel": 1, "stride": 1,
                          "batch_norm": True, "relu": False}],
              "pool": True, "branch": {"type": "conv1x1", "kernel": 1, "batch_norm": True,
-                                      "relu": False}}]})
+                                      "relu": False}}]}
+
+
+@pytest.fixture(scope="module")
+def tiny_tflite():
+    """A small int8 model with conv, depthwise, pool, add, mean and dense."""
+    from helpers import deploy, spaces
+    arch = spaces.GranularArch.from_dict(TINY_ARCH)
     model = spaces.build(arch, (16, 16, 2), 5, seed=1)
     deploy.randomize_weights(model, 1)
     rep = np.random.default_rng(0).standard_normal((4, 16, 16, 2)).astype(np.float32)
