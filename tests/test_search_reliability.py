@@ -106,13 +106,13 @@ def test_workers_do_not_outlive_their_chief(tmp_path, how):
     d = tmp_path / "w"
     p = _chief(tmp_path, d, env={"TOY_DELAY": "0.5"}, budget=200, workers=2)
     try:
-        assert _wait_for(lambda: len(_workers_of(d)) == 2 and len(list(d.glob("trial_*"))) >= 2, 90), \
+        assert _wait_for(lambda: len(_workers_of(d)) == 2 and len(list(d.glob("trial_*"))) >= 2, 240), \
             "the workers did not start"
         os.kill(p.pid, getattr(signal, how))
         p.wait(timeout=30)
         if how == "SIGTERM":  # the chief cleans up and says the search can be resumed
             assert p.returncode != 0 and "can be resumed" in p.stderr.read()
-        assert _wait_for(lambda: not _workers_of(d), 15), f"orphaned workers: {_workers_of(d)}"
+        assert _wait_for(lambda: not _workers_of(d), 30), f"orphaned workers: {_workers_of(d)}"
     finally:
         if p.poll() is None:
             p.kill()

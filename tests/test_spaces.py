@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 
 from helpers import spaces
-from helpers.spaces import BlockArch, BlockSpace, GranularArch, GranularSpace
+from helpers.spaces import BlockArch, BlockSpace, GranularArch, GranularSpace, granular
 
 
 FIXED = {"space": "granular", "pooling": "max", "pool_size": 2,
@@ -78,7 +78,7 @@ def test_random_and_mutations_are_valid(shape):
             _check_layers(b.layers(shape, 10), shape, 10)
             seen.add(b.last_mutation)
             a = b
-    assert seen == set(spaces._GRANULAR_MORPHS)  # every morphism is exercised
+    assert seen == set(granular._GRANULAR_MORPHS)  # every morphism is exercised
     for _ in range(30):
         b = BlockArch.random(rng)
         b.validate()

@@ -51,7 +51,7 @@ N_TEST = 2000
 N_CALIB = 500                   # images for batch-norm recalibration
 N_SUBNETS = 60                  # subnets evaluated with inherited weights (predictor data)
 PREDICTOR = "ridge"             # "ridge" or "mlp"
-EVALUATOR = "auto"              # evolution fitness: "auto" (predictor if its held-out R2 >= 0.5), "predictor", "inherited"
+EVALUATOR = "auto"              # evolution fitness: auto (the predictor if its held-out R2 is 0.5 or more), predictor, inherited
 N_VAL_SEARCH = 500              # validation images per inherited-weight evaluation in the evolution
 POPULATION = 30                 # MCUNet evolution (paper: 100, 50 + 50 children, 30 iterations)
 N_MUTATION = 15
