@@ -12,6 +12,7 @@ import numpy as np
 import pytest
 
 from helpers import tflite_io
+from helpers.tflite_io import reader
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from test_tflite_io import TINY_ARCH as _ARCH  # noqa: E402
@@ -125,9 +126,9 @@ def _u32_at(b: bytes, pos: int) -> int:
 def test_huge_vector_length_is_refused_without_allocating(models):
     """A vector length beyond the file (the Model.buffers vector) names the field."""
     b = models["int8"]
-    r = tflite_io._Reader(b)
+    r = reader._Reader(b)
     root = r.table(_u32_at(b, 0), "root")
-    start, n = root.vector(tflite_io._F_MODEL_BUFFERS, 4, "buffers")
+    start, n = root.vector(reader._F_MODEL_BUFFERS, 4, "buffers")
     for length in (len(b) // 4, 0x7FFFFFFF, 0xFFFFFFFF):  # each just too long or absurd
         bad = bytearray(b)
         bad[start - 4:start] = length.to_bytes(4, "little")
