@@ -135,25 +135,29 @@ def _duel(runs, algorithm):
     return mine, rand
 
 
-AE_HV_XFAIL = pytest.mark.xfail(strict=True, reason=(
-    "measured, not a bug: at 40 trials aging evolution's 4-objective hypervolume (median 0.219) "
-    "is below random search's (0.231) on the granular benchmark; it wins at 150 trials "
-    "(0.396 vs 0.385), too slow for CI"))
+#: Hypervolume duels: only the multi-objective searches. MCUNet's evolution maximises accuracy
+#: under SRAM / flash constraints, not a Pareto front (its hypervolume ties random search's,
+#: median 0.00957 vs 0.00958 over 5 seeds), so it is judged by best feasible error below.
+#: Aging evolution's front needs more trials than the CI duel's 40 (there its median 0.219 is
+#: below random's 0.231): it runs at 150 trials, population 20, in the slow test.
+AE_HV_SLOW = {"budget": 150, "population_size": 20, "sample_size": 5}
 
 
-MCUNET_HV_XFAIL = pytest.mark.xfail(strict=True, reason=(
-    "measured, not a bug: MCUNet's evolution maximises accuracy under the SRAM / flash "
-    "constraints, not the Pareto front; its hypervolume ties random search's (median 0.00957 "
-    "vs 0.00958 over 5 seeds) while its best feasible error wins (next test)"))
-
-
-@pytest.mark.parametrize("algorithm", [pytest.param("aging_evolution", marks=AE_HV_XFAIL),
-                                       "bayesian_optimization",
-                                       pytest.param("mcunet_evolution", marks=MCUNET_HV_XFAIL)])
-def test_beats_random_search_in_hypervolume(algorithm, runs):
-    mine, rand = _duel(runs, algorithm)
+def test_bo_beats_random_search_in_hypervolume(runs):
+    mine, rand = _duel(runs, "bayesian_optimization")
     hv = np.median([r.hypervolume for r in mine]), np.median([r.hypervolume for r in rand])
-    assert hv[0] > hv[1], f"{algorithm} hypervolume median {hv[0]:.4f} vs random {hv[1]:.4f}"
+    assert hv[0] > hv[1], f"BO hypervolume median {hv[0]:.4f} vs random {hv[1]:.4f}"
+
+
+@pytest.mark.slow
+def test_aging_evolution_beats_random_search_in_hypervolume_at_150_trials(benches, tmp_path):
+    """Measured: median 0.356 vs 0.296 over 5 seeds (about 3 minutes on 2 cores)."""
+    b = benches["granular"]
+    hv = {}
+    for algorithm, kw in (("aging_evolution", AE_HV_SLOW), ("random_search", {"budget": 150})):
+        hv[algorithm] = np.median([b.run(algorithm, directory=tmp_path / f"{algorithm}-{s}", seed=s,
+                                         **kw).hypervolume for s in SEEDS])
+    assert hv["aging_evolution"] > hv["random_search"], hv
 
 
 @pytest.mark.parametrize("algorithm", list(DUELS))
