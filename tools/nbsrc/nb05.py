@@ -18,7 +18,7 @@ run the MCUNet evolution under the target's SRAM and flash, and deploy the picke
 TFLite-Micro, with no retraining. The experiment that matters: how far inherited weights are from
 the same architectures trained from scratch, with and without progressive shrinking.
 
-*Runs in about 6 minutes on a 2-core machine (5.7 min measured in a whole `make run`; 17 minutes on a heavily loaded machine).*
+*Runs in about 13 minutes on a 2-core machine (12.8 min measured in the published default run, `results/20261201-default/run.json`; accuracy-driven evolution and 20 progressively shrunk subnets cost more than the earlier version's 6 minutes).*
 """),
 ("md", """
 **Goals**
