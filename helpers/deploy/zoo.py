@@ -27,7 +27,7 @@ import numpy as np
 from helpers import tflite_io
 from helpers.deploy.convert import _quiet_fds
 
-__all__ = ["NAMES", "DESCRIPTIONS", "IOS", "build", "input_shape", "cache_dir", "calibration"]
+__all__ = ["NAMES", "DESCRIPTIONS", "IOS", "build", "input_shape", "cache_dir", "calibration", "convert"]
 
 #: Model name -> what it is (architecture and source of the published shape).
 DESCRIPTIONS = {
@@ -177,14 +177,34 @@ def calibration(name: str, seed: int = 0, n: int = 8) -> np.ndarray:
 
 # ----------------------------------------------------------------------------- conversion
 
-def _convert(model, rep: np.ndarray, io: str) -> bytes:
+def convert(model, rep: np.ndarray, io: str = "int8", fast: bool = False) -> bytes:
+    """Convert a Keras ``model`` the way users do: ``TFLiteConverter.from_keras_model``
+    (dynamic batch), int8 internals calibrated on ``rep`` (``(N, *shape)`` floats), int8 or
+    float (``io``) input and output; names stripped. ``fast=True`` converts the same traced
+    graph (dynamic batch, frozen weights) with ``from_concrete_functions``, skipping the
+    SavedModel export (for tests). Taught in 06-deployment."""
+    if io not in IOS:
+        raise ValueError(f"io={io!r}: allowed {list(IOS)}")
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     import tensorflow as tf
+    rep = np.asarray(rep, np.float32)
 
     def gen():
         for i in range(rep.shape[0]):
             yield [rep[i:i + 1]]
 
-    conv = tf.lite.TFLiteConverter.from_keras_model(model)
+    if fast:
+        # the graph from_keras_model converts (dynamic batch, frozen weights) without its
+        # SavedModel export: same operators, a few times faster
+        from tensorflow.python.framework.convert_to_constants import (
+            convert_variables_to_constants_v2)
+        spec = tf.TensorSpec((None,) + tuple(int(d) for d in model.inputs[0].shape[1:]),
+                             tf.float32)
+        fn = tf.function(lambda x: model(x, training=False))
+        frozen = convert_variables_to_constants_v2(fn.get_concrete_function(spec))
+        conv = tf.lite.TFLiteConverter.from_concrete_functions([frozen])
+    else:
+        conv = tf.lite.TFLiteConverter.from_keras_model(model)
     conv.optimizations = [tf.lite.Optimize.DEFAULT]
     conv.representative_dataset = gen
     conv.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]
@@ -237,7 +257,7 @@ def build(name: str, io: str = "int8", seed: int = 0, cache: bool = True) -> byt
             pass
     model = _keras_model(name)
     _seed_weights(model, int(seed))
-    b = _convert(model, calibration(name, int(seed)), io)
+    b = convert(model, calibration(name, int(seed)), io)
     if cache:
         tmp = path.with_suffix(f".{os.getpid()}.tmp")
         tmp.write_bytes(b)
