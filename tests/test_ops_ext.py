@@ -202,3 +202,14 @@ def test_tflm_reference_path_respects_dtype_and_grows_the_arena():
     bi = zoo.build("micro-speech", io="int8", seed=0)
     yi = tflm_predict(bi, x, dequantize=False, arena_size=1024)
     assert yi.dtype == np.int8 and yi.shape == (2, 4)
+
+
+def test_resource_model_accepts_the_float_io_wrapper(models):
+    from helpers import resources
+    b = models["probe", "float"]
+    m = tflite_io.require_int8(b)          # float activations of the wrapper only
+    g = resources.graph_from_tflite(b)
+    tin, tout = m.inputs[0], m.outputs[0]
+    assert g.tensors[tin].nbytes == 4 * 256 and g.tensors[tout].nbytes == 4 * 256
+    # the float input (1024 B) and the int8 tensor QUANTIZE writes (256 B) are live together
+    assert resources.plan_tflite(b, plan="tflm").peak_sram_bytes >= 4 * 256 + 256
