@@ -49,6 +49,11 @@ def _keras_models():
     y = L.Multiply()([c, L.Reshape((1, 1, 16))(se)])          # broadcasting MUL
     y = L.Concatenate()([y, L.Multiply()([a, b])])           # same-shape MUL
     yield "catmul", keras.Model(i, L.Flatten()(y))
+    i = keras.Input((6, 6, 4))
+    x = L.Activation("sigmoid")(L.Conv2D(8, 1)(i))
+    x = keras.ops.multiply(x, np.linspace(-1, 2, 8).astype(np.float32))   # MUL by a constant
+    x = keras.ops.pad(x, [[0, 0], [1, 0], [0, 2], [0, 0]], constant_values=0.75)  # PADV2
+    yield "padv2", keras.Model(i, L.Conv2D(4, 3)(x))
     i = keras.Input((256,))
     yield "probe", keras.Model(i, L.Reshape((16, 16))(i))    # QUANTIZE / DEQUANTIZE probe
 
@@ -85,10 +90,10 @@ def unary_models():
 EXPECTED_OPS = {"pad": {"PAD"}, "act": {"LOGISTIC", "TANH", "HARD_SWISH", "QUANTIZE",
                                         "CONCATENATION"},
                 "catmul": {"MUL", "CONCATENATION", "SHAPE", "STRIDED_SLICE", "PACK", "RESHAPE"},
-                "probe": {"QUANTIZE", "DEQUANTIZE"}}
+                "padv2": {"PADV2", "MUL", "LOGISTIC"}, "probe": {"QUANTIZE", "DEQUANTIZE"}}
 
 
-@pytest.mark.parametrize("name", ["pad", "act", "catmul"])
+@pytest.mark.parametrize("name", ["pad", "act", "catmul", "padv2"])
 @pytest.mark.parametrize("io", zoo.IOS)
 def test_python_interpreter_bit_exact_with_tflm(models, name, io):
     b = models[name, io]
@@ -140,7 +145,8 @@ def test_float_quantize_at_every_decision_boundary(models):
         assert np.array_equal(emulator.run(build, x).output.reshape(ref.shape), ref)
 
 
-@pytest.mark.parametrize("name,io", [("act", "int8"), ("catmul", "float"), ("pad", "int8")])
+@pytest.mark.parametrize("name,io", [("act", "int8"), ("catmul", "float"), ("pad", "int8"),
+                                     ("padv2", "float")])
 def test_emulated_c_bit_exact_with_tflm(models, name, io):
     b = models[name, io]
     x = _inputs(b, np.random.default_rng(7), 3.0)
