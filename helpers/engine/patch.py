@@ -103,13 +103,14 @@ class PatchRun:
         return pd.DataFrame(self.per_op)
 
 
-def run(tflite_bytes, x, schedule, rounding: str | None = None) -> PatchRun:
+def run(tflite_bytes, x, schedule, rounding: str | None = None, inplace: bool = True) -> PatchRun:
     """One patch-based inference of the int8 Python kernels inside the arena of
-    :func:`~helpers.resources.patch_plan.patch_plan`. Taught in 06-deployment."""
+    :func:`~helpers.resources.patch_plan.patch_plan` (``inplace``: its in-place depthwise
+    tiles). Taught in 06-deployment."""
     sch = _schedule(schedule)
     m = tflite_io.read(tflite_bytes)
     specs = {s.index: s for s in K.prepare(tflite_bytes, rounding)}
-    pp = patch_plan(tflite_bytes, sch)
+    pp = patch_plan(tflite_bytes, sch, inplace=inplace)
     arena = np.zeros(pp.peak_sram_bytes, np.uint8)
     tin = m.tensors[m.inputs[0]]
     x = np.asarray(x)
@@ -159,7 +160,8 @@ def run(tflite_bytes, x, schedule, rounding: str | None = None) -> PatchRun:
             pm = s.macs * (out_reg[1] - out_reg[0]) * (out_reg[3] - out_reg[2]) // \
                 max(s.out_shape[0] * s.out_shape[1], 1)
             macs += pm
-            per_op.append({"patch": pi, "op": oi, "kind": s.kind, "region": out_reg, "macs": pm})
+            per_op.append({"patch": pi, "op": oi, "kind": s.kind, "region": out_reg, "macs": pm,
+                           "inplace": oi in pp.inplace_ops})
     for oi in pp.rest_ops:
         s = specs[oi]
         xs = [full(t).reshape(shp) for t, shp in zip(s.x, s.in_shapes)]
@@ -188,7 +190,7 @@ class _TailPlan:
     scratch: list = field(default_factory=list)
 
 
-def generate_c(tflite_bytes, schedule, kernels: str = "dsp") -> codegen.GeneratedC:
+def generate_c(tflite_bytes, schedule, kernels: str = "dsp", inplace: bool = True) -> codegen.GeneratedC:
     """C for a patch-based inference (``emulator.build(..., schedule=...)`` uses it): the
     stage's weights once, one local parameter struct and kernel call per patch and operator
     (``csrc/tn_patch.c``, included), then the rest as :func:`helpers.engine.codegen.generate_c`
@@ -199,7 +201,7 @@ def generate_c(tflite_bytes, schedule, kernels: str = "dsp") -> codegen.Generate
     sch = _schedule(schedule)
     m = tflite_io.read(tflite_bytes)
     specs = {s.index: s for s in K.prepare(tflite_bytes)}
-    pp = patch_plan(tflite_bytes, sch)
+    pp = patch_plan(tflite_bytes, sch, inplace=inplace)
     dsp = kernels == "dsp"
     tail = _TailPlan(name=f"patch{sch.grid}x{sch.grid}@{sch.split}", order=list(pp.rest_ops),
                      offsets=dict(pp.offsets),
@@ -286,9 +288,13 @@ def generate_c(tflite_bytes, schedule, kernels: str = "dsp") -> codegen.Generate
                                 f"{p['act_min']}, {p['act_max']}}};")
                     kind = {("CONV_2D", False): 0, ("CONV_2D", True): 1,
                             ("DEPTHWISE_CONV_2D", False): 2, ("DEPTHWISE_CONV_2D", True): 3}
-                    calls.append(f"tn_patch_conv_s8({kind[(s.kind, dsp)]}, &{name}, {base}, "
-                                 f"{pre}_w, {pre}_b, {pre}_m, {pre}_s, {optr}, {ostride}, "
-                                 f"tn_pcol);")
+                    if oi in pp.inplace_ops:   # output tile over the input tile (aliased)
+                        calls.append(f"tn_dwconv_inplace_s8(&{name}, {base}, {pre}_w, {pre}_b, "
+                                     f"{pre}_m, {pre}_s, tn_arena + {pp.scratch[oi][0]});")
+                    else:
+                        calls.append(f"tn_patch_conv_s8({kind[(s.kind, dsp)]}, &{name}, "
+                                     f"{base}, {pre}_w, {pre}_b, {pre}_m, {pre}_s, {optr}, "
+                                     f"{ostride}, tn_pcol);")
                 else:
                     decl.append(f"static const tn_pool_t {name} = {{{bh}, {bw}, {ic}, {oh}, {ow}, "
                                 f"{p['kh']}, {p['kw']}, {p['sh']}, {p['sw']}, {pt}, {pl_}, "
@@ -297,7 +303,8 @@ def generate_c(tflite_bytes, schedule, kernels: str = "dsp") -> codegen.Generate
                     calls.append(f"tn_patch_pool_s8({k}, &{name}, {base}, {optr}, {ostride});")
             pm = s.macs * (out_reg[1] - out_reg[0]) * (out_reg[3] - out_reg[2]) // \
                 max(s.out_shape[0] * s.out_shape[1], 1)
-            ops.append({"op": oi, "kind": s.kind, "macs": int(pm), "inplace": False, "patch": pi})
+            ops.append({"op": oi, "kind": s.kind, "macs": int(pm),
+                        "inplace": oi in pp.inplace_ops, "patch": pi})
     decl.append(f"static int8_t tn_pcol[{col}];  /* im2col of one output pixel (patch stage) */")
     head, sep, body = gen.source.partition("int tn_main(void) {")
     n = len(calls)

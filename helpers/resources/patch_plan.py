@@ -171,7 +171,9 @@ class PatchPlan:
     / ``patch_offsets``: tensor -> offset of its full buffer / its per-patch buffer;
     ``peak_sram_bytes``: the layout end (checked == max(offset + size)); ``live_bytes``: bytes
     live at each step (its max <= the peak); ``macs`` / ``base_macs``: with / without halo
-    recompute; ``overhead`` = macs / base_macs - 1. Taught in 06-deployment."""
+    recompute; ``overhead`` = macs / base_macs - 1; ``inplace_ops``: stage depthwise ops run in
+    place (output tile over the input tile; ``scratch`` holds their one-channel buffers).
+    Taught in 06-deployment."""
 
     schedule: PatchSchedule
     buffers: list
@@ -185,6 +187,8 @@ class PatchPlan:
     stage_ops: list
     rest_ops: list
     regions: list = field(repr=False, default_factory=list)
+    inplace_ops: list = field(default_factory=list)
+    scratch: dict = field(default_factory=dict)      # in-place op -> (offset, size)
 
     @property
     def overhead(self) -> float:
@@ -231,9 +235,11 @@ class PatchPlan:
             raise AssertionError("patch plan: live bytes exceed the layout")
 
 
-def patch_plan(model, schedule: PatchSchedule) -> PatchPlan:
+def patch_plan(model, schedule: PatchSchedule, inplace: bool = True) -> PatchPlan:
     """Memory plan (with offsets, verified) and MACs of ``schedule`` on ``model`` (.tflite
-    bytes / path / Graph). Taught in 06-deployment."""
+    bytes / path / Graph). ``inplace``: depthwise ops whose input tile dies with them write
+    over it (plus one output channel of scratch), as TinyEngine does layer by layer.
+    Taught in 06-deployment."""
     g = _graph(model)
     regions = stage_regions(g, schedule)
     k = schedule.split + 1
@@ -242,18 +248,34 @@ def patch_plan(model, schedule: PatchSchedule) -> PatchPlan:
     cons = g.consumers()
     stage_pos = {op.index: p + 1 for p, op in enumerate(stage)}
     # per-patch buffers: intermediates of the stage (the split operator writes its patch
-    # straight into the full split output, row by row)
+    # straight into the full split output, row by row). An in-place depthwise (TinyEngine)
+    # writes its output tile over its dying input tile through one output channel of scratch.
     bufs = []          # (name, tensor, kind, size, first, last)
-    patch_sizes = {}
+    patch_sizes, alias, inplace_ops = {}, {}, []
+    life = {}
     for op in stage:
         t = op.outputs[0]
         if t not in regions[0] or t == y:
             continue
         c = g.tensors[t].shape[3]
-        sz = max((r[t][1] - r[t][0]) * (r[t][3] - r[t][2]) * c for r in regions)
+        patch_sizes[t] = max((r[t][1] - r[t][0]) * (r[t][3] - r[t][2]) * c for r in regions)
         last = max([stage_pos[u] for u in cons[t] if u in stage_pos] or [stage_pos[op.index]])
-        patch_sizes[t] = sz
-        bufs.append((f"patch:{t}", t, "patch", _align(sz), stage_pos[op.index], last))
+        life[t] = [stage_pos[op.index], last]
+        src = op.inputs[0]
+        if inplace and op.opcode == "DEPTHWISE_CONV_2D" and \
+                int(op.options.get("depth_multiplier", 1)) == 1 and src in life and \
+                life[src][1] == stage_pos[op.index] and \
+                patch_sizes[t] <= patch_sizes[alias.get(src, src)] and g.tensors[src].shape[3] == c:
+            root = alias.get(src, src)
+            alias[t] = root
+            life[root][1] = max(life[root][1], last)
+            inplace_ops.append(op.index)
+            hw = max((r[t][1] - r[t][0]) * (r[t][3] - r[t][2]) for r in regions)
+            bufs.append((f"scratch:{op.index}", op.index, "scratch", _align(hw),
+                         stage_pos[op.index], stage_pos[op.index]))
+    for t, (f, l_) in life.items():
+        if t not in alias:
+            bufs.append((f"patch:{t}", t, "patch", _align(patch_sizes[t]), f, l_))
     # full buffers: graph inputs (live through the stage), split output, the rest
     end = len(g.ops)
     for t in g.inputs:
@@ -275,12 +297,17 @@ def patch_plan(model, schedule: PatchSchedule) -> PatchPlan:
     live = [sum(r["size"] for r in rows if r["first"] <= s <= r["last"]) for s in range(end + 1)]
     macs = sum(_region_macs(g, op, r[f"op:{op.index}"]) for r in regions for op in stage
                if f"op:{op.index}" in r) + sum(op.macs for op in rest)
+    poff = {r["tensor"]: r["offset"] for r in rows if r["kind"] == "patch"}
+    for t, root in alias.items():
+        poff[t] = poff[root]
     p = PatchPlan(schedule=schedule, buffers=rows,
                   offsets={r["tensor"]: r["offset"] for r in rows if r["kind"] == "full"},
-                  patch_offsets={r["tensor"]: r["offset"] for r in rows if r["kind"] == "patch"},
+                  patch_offsets=poff,
                   patch_sizes=patch_sizes, peak_sram_bytes=int(peak), live_bytes=live,
                   macs=int(macs), base_macs=int(g.macs), stage_ops=[o.index for o in stage],
-                  rest_ops=[o.index for o in rest], regions=regions)
+                  rest_ops=[o.index for o in rest], regions=regions, inplace_ops=inplace_ops,
+                  scratch={r["tensor"]: (r["offset"], r["size"]) for r in rows
+                           if r["kind"] == "scratch" and r["tensor"] in inplace_ops})
     p.verify()
     return p
 
@@ -310,7 +337,8 @@ class PatchChoice:
         return pd.DataFrame(self.candidates)
 
 
-def choose_schedule(model, max_overhead: float = 0.2, grids=range(1, 9), splits=None) -> PatchChoice:
+def choose_schedule(model, max_overhead: float = 0.2, grids=range(1, 9), splits=None,
+                    inplace: bool = True) -> PatchChoice:
     """The split and grid minimising peak SRAM with recompute overhead <= ``max_overhead``
     (extra MACs / MACs); ties go to fewer patches, then the earlier split. ``grids``: grid
     sizes to try; ``splits``: operator indices (default :func:`valid_splits`).
@@ -334,7 +362,7 @@ def choose_schedule(model, max_overhead: float = 0.2, grids=range(1, 9), splits=
         for n in grids:
             if n > min(H, W):
                 continue
-            p = patch_plan(g, PatchSchedule(s, int(n)))
+            p = patch_plan(g, PatchSchedule(s, int(n)), inplace=inplace)
             feas = p.overhead <= max_overhead + 1e-12
             cands.append({"split": s, "grid": int(n), "peak_sram_bytes": p.peak_sram_bytes,
                           "overhead": p.overhead, "macs": p.macs, "feasible": feas})
