@@ -123,7 +123,7 @@ def run(tflite_bytes, x, schedule, rounding: str | None = None, inplace: bool = 
 
     def full(t):
         o = pp.offsets[t]
-        return arena[o:o + m.tensors[t].nbytes].view(np.int8)
+        return arena[o:o + m.tensors[t].nbytes].view(m.tensors[t].dtype)
 
     full(m.inputs[0])[:] = x.ravel()
     y = specs[sch.split].y
@@ -165,7 +165,7 @@ def run(tflite_bytes, x, schedule, rounding: str | None = None, inplace: bool = 
     for oi in pp.rest_ops:
         s = specs[oi]
         xs = [full(t).reshape(shp) for t, shp in zip(s.x, s.in_shapes)]
-        full(s.y)[:] = np.asarray(K._apply(s, xs, rounding), np.int8).ravel()
+        full(s.y)[:] = np.asarray(K._apply(s, xs, rounding)).ravel()
         macs += s.macs
         per_op.append({"patch": None, "op": oi, "kind": s.kind, "region": None, "macs": s.macs})
     tout = m.tensors[m.outputs[0]]
