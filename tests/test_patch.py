@@ -115,3 +115,17 @@ def test_emulated_patch_build_is_bit_exact_and_uses_the_plan_arena(mbv2, split, 
     assert r.arena_bytes == pp.peak_sram_bytes
     assert sum(o["macs"] for o in r.per_op) == pp.macs
     assert len(r.per_op) == grid * grid * len(pp.stage_ops) + len(pp.rest_ops)
+
+
+def test_study_puts_every_strategy_side_by_side(mbv2):
+    from helpers.deploy import patch_study
+    b, x, _ = mbv2
+    st = patch_study.study(b, x, "mbv2 r32")
+    assert st.bit_exact_python
+    assert st.patch < st.inplace <= st.layer_by_layer == st.tflm_head
+    assert st.tflm_head < st.tflm_total_mcu32 < st.tflm_total_host
+    t = st.table()
+    assert list(t["peak_sram_bytes"]) == [st.tflm_head, st.tflm_total_mcu32, st.layer_by_layer,
+                                          st.inplace, st.patch]
+    with pytest.raises(ValueError, match="builds"):
+        patch_study.study(b, x, builds=("fast",))
