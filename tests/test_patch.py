@@ -130,3 +130,33 @@ def test_study_puts_every_strategy_side_by_side(mbv2):
                                           st.inplace, st.patch]
     with pytest.raises(ValueError, match="builds"):
         patch_study.study(b, x, builds=("fast",))
+
+
+@pytest.fixture(scope="module")
+def pools():
+    """conv -> max pool -> average pool (SAME, stride 1) -> VALID stride-2 depthwise -> 1x1."""
+    import tensorflow as tf
+    tf.keras.utils.set_random_seed(0)
+    L = tf.keras.layers
+    i = L.Input((20, 20, 3))
+    h = L.Conv2D(8, 3, padding="same", activation="relu")(i)
+    h = L.MaxPool2D(2)(h)
+    h = L.AveragePooling2D(3, strides=1, padding="same")(h)
+    h = L.DepthwiseConv2D(3, strides=2, padding="valid", activation="relu")(h)
+    h = L.Conv2D(12, 1, activation="relu")(h)
+    h = L.GlobalAveragePooling2D()(h)
+    m = tf.keras.Model(i, L.Dense(4)(h))
+    rng = np.random.default_rng(0)
+    b = deploy.to_tflite_int8(m, rng.normal(0, 1, (8, 20, 20, 3)).astype(np.float32))
+    x = rng.integers(-128, 128, (1, 20, 20, 3)).astype(np.int8)
+    return b, x, deploy.reference_outputs(b, x, engine="tflm")
+
+
+def test_pools_and_valid_padding_at_patch_borders_are_bit_exact(pools):
+    b, x, ref = pools
+    assert P.valid_splits(b) == [0, 1, 2, 3, 4]
+    for split in range(5):
+        r = patch.run(b, x, (split, 3))
+        assert np.array_equal(r.output.ravel(), ref.ravel()), split
+    e = E.run(b, x, M4, schedule=(4, 3))
+    assert np.array_equal(e.output.ravel(), ref.ravel())
