@@ -22,11 +22,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from helpers.resources.graph import Graph, _align, graph_from_tflite
+from helpers.resources.graph import Graph, _align, graph_from_layers, graph_from_tflite
 from helpers.resources.planners import _greedy
 
 __all__ = ["PatchSchedule", "PatchPlan", "PatchChoice", "PATCH_OPS", "stage_regions",
-           "valid_splits", "patch_plan", "choose_schedule"]
+           "valid_splits", "patch_plan", "choose_schedule", "patch_resources"]
 
 #: Operators a patch stage may hold (spatially local: each output pixel reads a window).
 PATCH_OPS = ("CONV_2D", "DEPTHWISE_CONV_2D", "AVERAGE_POOL_2D", "MAX_POOL_2D", "ADD")
@@ -372,3 +372,15 @@ def choose_schedule(model, max_overhead: float = 0.2, grids=range(1, 9), splits=
     if best is None:
         raise ValueError(f"max_overhead={max_overhead}: no schedule within the limit")
     return PatchChoice(best=best, candidates=cands, max_overhead=float(max_overhead))
+
+
+def patch_resources(arch, input_shape, num_classes: int, max_overhead: float = 0.2) -> dict:
+    """Search-side resources of an architecture of :mod:`helpers.spaces` run with its best
+    patch schedule (no TensorFlow: the converter graph of ``arch.layers``): ``peak_sram_bytes``
+    (patch-based), ``macs`` (with recompute), ``split``, ``grid``. A drop-in SRAM model for a
+    search's resource function, so a larger resolution can fit a board (MCUNetV2 co-design).
+    Taught in 06-deployment."""
+    g = graph_from_layers(arch.layers(tuple(input_shape), int(num_classes)))
+    best = choose_schedule(g, max_overhead=max_overhead).best
+    return {"peak_sram_bytes": best.peak_sram_bytes, "macs": best.macs,
+            "split": best.schedule.split, "grid": best.schedule.grid}
