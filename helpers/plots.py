@@ -413,3 +413,37 @@ def dnas_probs(result, ax=None, title: str | None = None):
     ax.set_yticklabels([n for n, _ in nodes], fontsize=7)
     ax.set_title(title or f"{result.name}: option probabilities (red = chosen)")
     return ax
+
+
+# ----------------------------------------------------------------- 06-deployment: patch-based inference
+
+def patch_sram_vs_patches(studies: dict, ax=None, title: str | None = None):
+    """Peak SRAM of patch-based inference against the number of patches (``grid**2``) at each
+    model's chosen split, hollow where the recompute overhead exceeds the limit, with each
+    model's TFLite-Micro arena head as a dashed line. ``studies``: label ->
+    :class:`helpers.deploy.patch_study.PatchStudy`. Taught in 06-deployment."""
+    ax = _axes(ax, (6, 3.8))
+    for i, (label, st) in enumerate(studies.items()):
+        color = f"C{i}"
+        rows = sorted((r for r in st.choice.candidates if r["split"] == st.split),
+                      key=lambda r: r["grid"])
+        n = [r["grid"] ** 2 for r in rows]
+        ax.plot(n, [r["peak_sram_bytes"] / 1024 for r in rows], "-", color=color, lw=1)
+        for r in rows:
+            ax.plot(r["grid"] ** 2, r["peak_sram_bytes"] / 1024, "o", color=color,
+                    mfc=color if r["feasible"] else "white", ms=5)
+        ax.axhline(st.tflm_head / 1024, color=color, ls="--", lw=1)
+        ax.annotate(f"{label}: TFLM head", (n[-1], st.tflm_head / 1024), fontsize=7, color=color,
+                    ha="right", va="bottom")
+        ax.plot([st.grid ** 2], [st.patch / 1024], "*", color=color, ms=12,
+                label=f"{label}: chosen {st.grid}x{st.grid} (+{100 * st.overhead:.0f} % MACs)")
+    ax.set_xscale("log", base=2)
+    ax.set_xlabel("patches (grid x grid)")
+    ax.set_ylabel("peak SRAM (KiB)")
+    ax.set_ylim(bottom=0)
+    ax.legend(fontsize=7)
+    ax.set_title(title or "peak SRAM vs patches (hollow: over the MAC limit)")
+    return ax
+
+
+__all__ += ["patch_sram_vs_patches"]

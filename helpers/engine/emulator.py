@@ -44,6 +44,7 @@ import numpy as np
 
 from helpers.engine.codegen import KERNELS, GeneratedC, export_c_array, generate_c
 from helpers.engine.elf import ElfImage, read_elf
+from helpers.engine.patch import generate_c as _patch_generate_c
 from helpers.engine.thumb import _CLASSES, CYCLE_MODEL_NOTES, CYCLES_M4, CYCLES_M7, classify_block
 from helpers.engine.toolchain import (CSRC, DEFAULT_STACK_RESERVE, FLASH_BASE, SRAM_BASE,
                                       STACK_PAINT, EmulationError, LinkError,
@@ -314,13 +315,17 @@ def _cache_dir() -> Path:
 
 
 def build(tflite_bytes, target="stm32f746zg", plan: str = "inplace", kernels: str = "dsp",
-          out_dir=None, stack_reserve: int = DEFAULT_STACK_RESERVE, opt: str = "-O2") -> Build:
+          out_dir=None, stack_reserve: int = DEFAULT_STACK_RESERVE, opt: str = "-O2",
+          schedule=None) -> Build:
     """Generate C for the model (:func:`generate_c`) and compile it with the kernels and
     runtime for ``target`` (a :mod:`helpers.targets` name, Target, or dict). Raises
     :class:`ModelDoesNotFitError` when the model does not fit the target's flash or SRAM.
-    Taught in 06-deployment."""
+    ``schedule``: a :class:`helpers.resources.patch_plan.PatchSchedule` (or ``(split, grid)``)
+    runs the first stage patch by patch (:func:`helpers.engine.patch.generate_c`; ``plan``
+    is then unused). Taught in 06-deployment."""
     t = _target(target)
-    gen = generate_c(tflite_bytes, plan=plan, kernels=kernels)
+    gen = generate_c(tflite_bytes, plan=plan, kernels=kernels) if schedule is None else \
+        _patch_generate_c(tflite_bytes, schedule, kernels=kernels)
     key = hashlib.sha1(gen.source.encode() + repr((t, stack_reserve, opt)).encode()).hexdigest()[:12]
     if out_dir is not None:
         d = Path(out_dir)
@@ -407,11 +412,11 @@ class EmulationResult:
 
 
 def run(model, x, target="stm32f746zg", plan: str = "inplace", kernels: str = "dsp",
-        timeout_s: float = 600.0) -> EmulationResult:
+        timeout_s: float = 600.0, schedule=None) -> EmulationResult:
     """Emulate one inference of ``model`` (a :class:`Build`, or .tflite bytes which are
     built first with :func:`build`) on int8 input ``x``. Taught in 06-deployment."""
     b = model if isinstance(model, Build) else build(model, target=target, plan=plan,
-                                                      kernels=kernels)
+                                                      kernels=kernels, schedule=schedule)
     g = b.generated
     x = np.asarray(x)
     in_dt = np.dtype(g.input_dtype)

@@ -48,6 +48,9 @@ LEARNING_RATE = 0.003
 N_TEST = 0                 # 0: the whole test split for the accuracies; else the first N_TEST samples
 N_CHECK = 4                # test inputs run by the Python kernels under every plan (bit-exactness)
 MBV2_RESOLUTION = 48       # input side of the MobileNetV2-0.35-style model of Part 3 (random weights)
+PATCH_RESOLUTION = 144     # input side of the MobileNetV2-0.35-style model of Part 9 (patch-based inference)
+PATCH_MAX_OVERHEAD = 0.2   # largest recompute overhead (extra MACs / MACs) a patch schedule may cost
+PATCH_VWW = True           # also study the MLPerf Tiny VWW MobileNetV1 (helpers.deploy.zoo) in Part 9
 SEED = 0
 """, "parameters"),
 ("code", """
@@ -65,6 +68,9 @@ P.check(globals(), {
     "N_TEST": P.Int(min=0),
     "N_CHECK": P.Int(min=1),
     "MBV2_RESOLUTION": P.Int(min=1),
+    "PATCH_RESOLUTION": P.Int(min=8),
+    "PATCH_MAX_OVERHEAD": P.Float(min=0),
+    "PATCH_VWW": P.Bool(),
     "SEED": P.Seed(),
 })
 """),
@@ -404,6 +410,67 @@ summary = pd.DataFrame([
 ]).set_index("figure")
 summary
 """),
+("md", """
+## Part 9 · Patch-based inference
+
+The peak of a MobileNetV2 sits in its first, high-resolution stage (Part 3). MCUNetV2 (Lin et al.
+2021) runs that stage *patch by patch*: the output of a split layer is cut into an n x n grid and,
+for each patch, every layer of the stage computes only the region the patch needs (its receptive
+field; the overlapping halo is computed again), writing its piece of the split output; the rest runs
+layer by layer. Only one patch's buffers are live at a time, at the price of recomputed MACs. The
+planner (`resources.patch_plan.choose_schedule`) tries every split and grid and keeps the lowest peak
+within `PATCH_MAX_OVERHEAD`; its memory plan places every per-patch buffer, the input, the split
+output and the rest with offsets and checks that no two live buffers overlap. TFLite-Micro's *total*
+is its head plus its persistent tail on a **32-bit** MCU, modelled from its structures
+(`deploy.tflm_tail`) and checked at 64-bit against the tail measured here. Both engines run the
+schedule: the Python kernels (`engine.patch.run`) and the generated C (`emulator.run(..., schedule=...)`).
+"""),
+("code", """
+from helpers.deploy import patch_study, tflm_tail, zoo
+from helpers.resources import patch_plan
+
+if PATCH_RESOLUTION == MBV2_RESOLUTION:      # the model of Part 3
+    pb_tfl, pb_x = mb_tfl, mb_x
+else:
+    pb_arch, pb_model = deploy.reference_model("mobilenetv2-0.35", (PATCH_RESOLUTION, PATCH_RESOLUTION, 3), 10, seed=SEED)
+    deploy.randomize_weights(pb_model, SEED)
+    pb_tfl = deploy.to_tflite_int8(pb_model, rng.normal(0, 1, (8, PATCH_RESOLUTION, PATCH_RESOLUTION, 3)).astype(np.float32))
+    pb_x = np.clip(rng.normal(0, 50, (1, PATCH_RESOLUTION, PATCH_RESOLUTION, 3)), -128, 127).astype(np.int8)
+studies = {f"MobileNetV2-0.35 r{PATCH_RESOLUTION}": patch_study.study(pb_tfl, pb_x, "mbv2", max_overhead=PATCH_MAX_OVERHEAD)}
+if PATCH_VWW:
+    vww_tfl = zoo.build("mobilenetv1-vww", io="int8", seed=SEED)
+    vww_x = np.clip(rng.normal(0, 50, (1, 96, 96, 3)), -128, 127).astype(np.int8)
+    studies["VWW MobileNetV1-0.25 r96"] = patch_study.study(vww_tfl, vww_x, "vww", max_overhead=PATCH_MAX_OVERHEAD)
+# emulated cost on Part 3's smaller model (emulating r144 takes minutes): the patch build beside Part 3's in-place one
+pe = patch_study.study(mb_tfl, mb_x, "mbv2-emu", target=target, emulate=True, max_overhead=PATCH_MAX_OVERHEAD,
+                       builds=("patch",))
+pe.emulated["inplace"] = {"exact": bool(np.array_equal(mb_engine.output.ravel(), mb_ref)),
+                          "instructions": mb_engine.instructions, "ms": mb_engine.latency_ms, "sram": mb_engine.sram_bytes}
+for label, st in studies.items():
+    print(st.summary())
+print(pe.summary())
+"""),
+("code", """
+fig, ax = plt.subplots(1, 2, figsize=(14, 3.8))
+plots.patch_sram_vs_patches(studies, ax=ax[0])
+pb = studies[f"MobileNetV2-0.35 r{PATCH_RESOLUTION}"]
+plots.memory_bars({label: b for label, b, _ in pb.rows()}, ax=ax[1], reference="TFLM arena head (measured)",
+                  title=f"MobileNetV2-0.35 r{PATCH_RESOLUTION}: peak SRAM per strategy")
+fig.tight_layout();
+"""),
+("code", """
+# NBVAL_CHECK_OUTPUT
+for label, st in studies.items():
+    print(f"{label}: patch {st.grid}x{st.grid} to op {st.split}, peak {st.patch:,} B = {st.head_over_patch:.2f}x below the TFLM head "
+          f"{st.tflm_head:,} B, {st.tflm_total_mcu32 / st.patch:.2f}x below the TFLM 32-bit total; +{100 * st.overhead:.1f} % MACs; "
+          f"bit-exact {st.bit_exact_python}")
+    print(f"  TFLM tail: host measured {st.tflm_tail_host:,} B, modelled {st.tflm_tail_host_model:,} B "
+          f"({100 * (st.tflm_tail_host_model / st.tflm_tail_host - 1):+.2f} %); 32-bit MCU modelled {st.tflm_tail_mcu32:,} B")
+print("emulated builds bit-exact:", all(e["exact"] for e in pe.emulated.values()))
+"""),
+("code", """
+pe.table()
+"""),
 ("code", """
 if kind == "reference":
     helpers.save_model("06-deployment", tfl, label=spec[0].replace(".", "_"))
@@ -438,6 +505,27 @@ helpers.record("06-deployment", {
     "bit_exact_python_all_plans": bit_exact_python,
     "bit_exact_emulated": bit_exact_emulated,
     "mbv2_macs": mb_macs,
+    "patch_resolution": PATCH_RESOLUTION,
+    "patch_mbv2_peak_sram_bytes": pb.patch,
+    "patch_mbv2_split_op": pb.split,
+    "patch_mbv2_grid": pb.grid,
+    "patch_mbv2_mac_overhead": pb.overhead,
+    "patch_mbv2_tflm_head_bytes": pb.tflm_head,
+    "patch_mbv2_tflm_total_mcu32_bytes": pb.tflm_total_mcu32,
+    "patch_mbv2_inplace_plan_bytes": pb.inplace,
+    "patch_mbv2_tflm_head_over_patch": pb.head_over_patch,
+    "patch_mbv2_bit_exact": pb.bit_exact_python,
+    "patch_vww_peak_sram_bytes": studies["VWW MobileNetV1-0.25 r96"].patch if PATCH_VWW else None,
+    "patch_vww_tflm_head_bytes": studies["VWW MobileNetV1-0.25 r96"].tflm_head if PATCH_VWW else None,
+    "patch_vww_bit_exact": studies["VWW MobileNetV1-0.25 r96"].bit_exact_python if PATCH_VWW else None,
+    "tflm_tail_host_measured_bytes": pb.tflm_tail_host,
+    "tflm_tail_host_model_bytes": pb.tflm_tail_host_model,
+    "tflm_tail_mcu32_model_bytes": pb.tflm_tail_mcu32,
+    "patch_emulated_instructions": pe.emulated["patch"]["instructions"],
+    "patch_emulated_latency_ms_estimate": pe.emulated["patch"]["ms"],
+    "inplace_emulated_latency_ms_estimate": pe.emulated["inplace"]["ms"],
+    "patch_emulated_peak_sram_bytes": pe.patch,
+    "patch_emulated_bit_exact": all(e["exact"] for e in pe.emulated.values()),
     "mbv2_tflm_arena_total_bytes": mb_arena.total,
     "mbv2_tflm_arena_head_bytes": mb_arena.head,
     "mbv2_peak_sram_tflm_plan_bytes": mb_plans["tflm"].peak_sram_bytes,
