@@ -314,13 +314,15 @@ def _cache_dir() -> Path:
 
 
 def build(tflite_bytes, target="stm32f746zg", plan: str = "inplace", kernels: str = "dsp",
-          out_dir=None, stack_reserve: int = DEFAULT_STACK_RESERVE, opt: str = "-O2") -> Build:
+          out_dir=None, stack_reserve: int = DEFAULT_STACK_RESERVE, opt: str = "-O2",
+          weights: str = "dense") -> Build:
     """Generate C for the model (:func:`generate_c`) and compile it with the kernels and
     runtime for ``target`` (a :mod:`helpers.targets` name, Target, or dict). Raises
     :class:`ModelDoesNotFitError` when the model does not fit the target's flash or SRAM.
+    ``weights="sparse"``: layers stored sparse where smaller (:mod:`~.sparse_weights`).
     Taught in 06-deployment."""
     t = _target(target)
-    gen = generate_c(tflite_bytes, plan=plan, kernels=kernels)
+    gen = generate_c(tflite_bytes, plan=plan, kernels=kernels, weights=weights)
     key = hashlib.sha1(gen.source.encode() + repr((t, stack_reserve, opt)).encode()).hexdigest()[:12]
     if out_dir is not None:
         d = Path(out_dir)
@@ -330,6 +332,7 @@ def build(tflite_bytes, target="stm32f746zg", plan: str = "inplace", kernels: st
     c_file = d / "model.c"
     c_file.write_text(gen.source)
     srcs = [c_file, CSRC / "tn_kernels.c"] + ([CSRC / "tn_kernels_dsp.c"] if kernels == "dsp" else [])
+    srcs += [CSRC / "tn_sparse.c"] if weights != "dense" else []
     elf = compile_c(srcs, t, d, opt=opt, stack_reserve=stack_reserve, name="model")
     return Build(elf=str(elf), c_file=str(c_file), target=t.name, core=t.core,
                  clock_hz=t.clock_hz, sram_bytes=t.sram_bytes, flash_bytes_total=t.flash_bytes,
