@@ -25,7 +25,7 @@ LAYERS = {
         "helpers.stats", "helpers.params"],
     1: ["helpers.resources"],
     2: ["helpers.engine"],
-    3: ["helpers.deploy", "helpers.train", "helpers.prune"],
+    3: ["helpers.deploy", "helpers.train", "helpers.prune", "helpers.spvd"],
     4: ["helpers.search"],
     5: ["helpers.methods"],
     6: ["helpers.compare", "helpers.plots", "helpers.runner", "helpers.profile"],
