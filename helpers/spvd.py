@@ -308,11 +308,12 @@ def train_spvd(model, data, *, epochs: int = 2, batch_size: int = 64, lr: float 
             klw = kl_weight * min(1.0, (it + 1) / ramp)
             ce, kl = step(tf.constant(data.x_train[idx]), tf.constant(data.y_train[idx]),
                           tf.constant(klw, tf.float32))
-            ces.append(float(ce))
-            kls.append(float(kl))
+            ces.append(ce)
+            kls.append(kl)
             it += 1
         la = np.concatenate([a.ravel() for a in log_alphas(sm).values()])
-        hist.append({"epoch": ep + 1, "cross_entropy": float(np.mean(ces)), "kl": float(np.mean(kls)),
+        hist.append({"epoch": ep + 1, "cross_entropy": float(np.mean([float(c) for c in ces])),
+                     "kl": float(np.mean([float(k) for k in kls])),
                      "sparsity_at_threshold": float(np.mean(la >= threshold))})
     pruned = export(sm, model, threshold)
     nz = nonzero_weights(pruned)

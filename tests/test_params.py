@@ -159,6 +159,7 @@ BAD = [
     ("03", {"DATASET": "imagenet"}, "DATASET = 'imagenet'"),
     ("03", {"SPVD_EPOCHS": 0}, "SPVD_EPOCHS = 0"),
     ("03", {"SPVD_KL_WEIGHT": -1.0}, "SPVD_KL_WEIGHT = -1.0"),
+    ("03", {"DEPLOY_MIN_SPARSITY": 1.0}, "DEPLOY_MIN_SPARSITY = 1.0"),
     ("03", {"CURVE_SPARSITIES": [0.5, 1.0]}, "CURVE_SPARSITIES = [0.5, 1.0]: item 1"),
     ("03", {"CURVE_EPOCHS": 0}, "CURVE_EPOCHS = 0"),
     ("03", {"ENGINE_TARGET": "esp32"}, "ENGINE_TARGET = 'esp32'"),

@@ -56,7 +56,8 @@ FINAL_EPOCHS = 4             # training of the deployed model (whole training sp
 FINAL_N_TRAIN = 0            # 0 means all
 N_TEST = 0                   # int8 test images measured in TFLite-Micro (0 means all 10,000)
 SPVD_EPOCHS = 2              # sparse variational dropout fine-tuning of the deployed model
-SPVD_KL_WEIGHT = 3.0         # scale of the KL term of SpVD (1 is the ELBO)
+SPVD_KL_WEIGHT = 10.0        # scale of the KL term of SpVD (1 is the ELBO)
+DEPLOY_MIN_SPARSITY = 0.5    # fraction of zero weights the deployed model has at least
 CURVE_SPARSITIES = [0.5, 0.7, 0.85]   # SpVD vs magnitude at these fractions of zero weights
 CURVE_EPOCHS = 1             # training per curve point on the N_TRAIN search images
 ENGINE_TARGET = "stm32f746zg"   # MCU of the sparse-engine emulation (helpers.targets)
@@ -88,6 +89,7 @@ P.check(globals(), {
     "N_TEST": P.Int(min=0),
     "SPVD_EPOCHS": P.Int(min=1),
     "SPVD_KL_WEIGHT": P.Float(min=0),
+    "DEPLOY_MIN_SPARSITY": P.Float(min=0, max=1, max_open=True),
     "CURVE_SPARSITIES": P.ListOf(P.Float(min=0, max=1, min_open=True, max_open=True), min_len=1, unique=True),
     "CURVE_EPOCHS": P.Int(min=1),
     "ENGINE_TARGET": P.Target(),
@@ -353,9 +355,22 @@ that ships is pruned the way SpArSe prunes: the chosen architecture is trained d
 `FINAL_EPOCHS` on the training split, then fine-tuned for `SPVD_EPOCHS` with **sparse variational
 dropout** (`helpers.spvd`, Molchanov et al. 2017): every weight θ gets a learned σ², the loss adds
 `SPVD_KL_WEIGHT` × KL(q ‖ log-uniform prior) / N, and a weight whose dropout rate
-log α = log σ² − log θ² exceeds 3 is noise and becomes exactly zero. Both models, dense and
+log α = log σ² − log θ² exceeds 3 is noise and becomes exactly zero. Should that leave fewer
+than `DEPLOY_MIN_SPARSITY` of the weights zero (a short fine-tuning), the weights of highest log α
+are zeroed up to it. Both models, dense and
 pruned, are converted to int8 and measured in TFLite-Micro on the same test images; the model
 size is SpArSe's, the non-zero parameters.
+"""),
+("code", """
+finished = bo.completed
+fits_bounds = (finished.model_size <= MAX_MODEL_SIZE) & (finished.working_memory <= MAX_WORKING_MEMORY)
+if bo.best is not None:
+    row = bo.best
+else:   # no candidate met every bound (tiny budgets): take the most accurate one that fits the memory bounds
+    print("no feasible candidate: taking the lowest error among", "those within the memory bounds" if fits_bounds.any() else "all")
+    row = (finished[fits_bounds] if fits_bounds.any() else finished).sort_values("error").iloc[0]
+best = space.from_json(row["arch"])
+print(best.describe())
 """),
 ("code", """
 ds_final = ds.subset(FINAL_N_TRAIN or None, None, N_TEST or None, seed=SEED)
@@ -365,6 +380,9 @@ train.fit(dense_model, ds_final, epochs=FINAL_EPOCHS, lr=best.lr, seed=SEED, pro
 model, spvd_model, sp = spvd.train_spvd(dense_model, ds_final, epochs=SPVD_EPOCHS, kl_weight=SPVD_KL_WEIGHT,
                                         seed=SEED, progress=True)
 print(sp)
+if sp.sparsity < DEPLOY_MIN_SPARSITY:                                   # rank by log alpha beyond the threshold
+    model = spvd.prune_to(spvd_model, dense_model, DEPLOY_MIN_SPARSITY)
+    print(f"log alpha >= 3 left {sp.sparsity:.1%} zero: pruned by log alpha to {DEPLOY_MIN_SPARSITY:.0%}")
 tfl_dense = deploy.to_tflite_int8(dense_model, ds_final.x_train[:500])
 tfl = deploy.to_tflite_int8(model, ds_final.x_train[:500])              # the deployed (pruned) model
 dep_dense = deploy.measure_deployed(tfl_dense, ds_final, emulate=False)
