@@ -330,7 +330,7 @@ def _global_keep(scores: dict, sparsity: float) -> dict:
     if not 0.0 <= sparsity < 1.0:
         raise ValueError(f"sparsity must be in [0, 1), got {sparsity!r}")
     flat = np.concatenate([s.ravel() for s in scores.values()])
-    k = int(round(sparsity * flat.size))
+    k = int(np.ceil(sparsity * flat.size - 1e-9))    # at least the asked fraction
     if k == 0:
         return {n: np.ones(s.shape, bool) for n, s in scores.items()}
     order = np.argsort(-flat, kind="stable")
