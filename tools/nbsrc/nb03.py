@@ -496,7 +496,7 @@ helpers.record("03-sparse-pruning", {
     "best_sparsity": deployed_sparsity["sparsity"], "best_structured": False,
     "deployed_sparsity": deployed_sparsity["sparsity"], "deployed_nonzero_weights": deployed_sparsity["nonzero"],
     "deployed_weights": deployed_sparsity["weights"], "deployed_dense_test_accuracy_int8": acc8_dense,
-    "deployed_accuracy_drop_int8_points": (acc8_dense - acc8) * 100, "spvd_epochs": SPVD_EPOCHS,
+    "deployed_int8_points_lost_vs_dense": (acc8_dense - acc8) * 100, "spvd_epochs": SPVD_EPOCHS,
     "sparsity_curve_spvd_minus_magnitude_mean": float(np.mean(list(curve.gap().values()))),
     **{f"sparsity_curve_spvd_minus_magnitude_at_{round(s * 100)}pct": d for s, d in curve.gap().items()},
     "deployed_sparse_weights_bytes": cmp.sparse_weights_bytes, "deployed_dense_weights_bytes": cmp.dense_weights_bytes,
