@@ -14,7 +14,7 @@ from helpers.methods import micronets_latency
 __all__ = ["sample_grid", "budget_bars", "cdf", "pareto", "search_scatter", "hypervolume_curves",
            "space_cdfs", "choice_map", "accuracy_strips", "comparison_pareto", "memory_bars",
            "live_memory_timeline", "op_cost_bars", "engine_comparison", "latency_vs_ops",
-           "dnas_history", "dnas_probs"]
+           "dnas_history", "dnas_probs", "sparsity_curve"]
 
 
 def _axes(ax, figsize=(6, 4)):
@@ -447,3 +447,22 @@ def patch_sram_vs_patches(studies: dict, ax=None, title: str | None = None):
 
 
 __all__ += ["patch_sram_vs_patches"]
+def sparsity_curve(curve, ax=None, title: str | None = None):
+    """Validation accuracy against non-zero kernel weights for SpVD and magnitude pruning at
+    equal sparsity, the dense model as a dashed line and SpVD's own log-alpha threshold as a
+    star. ``curve``: :class:`helpers.spvd.SparsityCurve`. Taught in 03-sparse-pruning."""
+    ax = _axes(ax, (6, 4))
+    t = curve.table()
+    for i, (meth, lab) in enumerate((("spvd", "SpVD (ranked by log alpha)"),
+                                     ("magnitude", "magnitude pruning (fine-tuned per point)"))):
+        r = t[t.method == meth].sort_values("nonzero")
+        ax.plot(r.nonzero, r.val_accuracy, "o-", color=f"C{i}", label=lab)
+    own = t[t.method.str.startswith("spvd (")]
+    ax.plot(own.nonzero, own.val_accuracy, "*", ms=14, color="C0", label="SpVD, log alpha >= 3")
+    ax.axhline(curve.dense_val_accuracy, color="k", ls="--", lw=0.8,
+               label=f"dense ({curve.weights:,} weights)")
+    ax.set_xlabel("non-zero kernel weights")
+    ax.set_ylabel("validation accuracy (float)")
+    ax.set_title(title or "Accuracy vs non-zero weights at equal sparsity")
+    ax.legend(fontsize=8)
+    return ax

@@ -316,15 +316,18 @@ def _cache_dir() -> Path:
 
 def build(tflite_bytes, target="stm32f746zg", plan: str = "inplace", kernels: str = "dsp",
           out_dir=None, stack_reserve: int = DEFAULT_STACK_RESERVE, opt: str = "-O2",
-          schedule=None) -> Build:
+          schedule=None, weights: str = "dense") -> Build:
     """Generate C for the model (:func:`generate_c`) and compile it with the kernels and
     runtime for ``target`` (a :mod:`helpers.targets` name, Target, or dict). Raises
     :class:`ModelDoesNotFitError` when the model does not fit the target's flash or SRAM.
     ``schedule``: a :class:`helpers.resources.patch_plan.PatchSchedule` (or ``(split, grid)``)
     runs the first stage patch by patch (:func:`helpers.engine.patch.generate_c`; ``plan``
-    is then unused). Taught in 06-deployment."""
+    is then unused). ``weights="sparse"``: layers stored sparse where smaller
+    (:mod:`~.sparse_weights`; not combined with ``schedule``). Taught in 06-deployment."""
     t = _target(target)
-    gen = generate_c(tflite_bytes, plan=plan, kernels=kernels) if schedule is None else \
+    if schedule is not None and weights != "dense":
+        raise ValueError(f"weights={weights!r} with a patch schedule: sparse weights run layer by layer only")
+    gen = generate_c(tflite_bytes, plan=plan, kernels=kernels, weights=weights) if schedule is None else \
         _patch_generate_c(tflite_bytes, schedule, kernels=kernels)
     key = hashlib.sha1(gen.source.encode() + repr((t, stack_reserve, opt)).encode()).hexdigest()[:12]
     if out_dir is not None:
@@ -336,6 +339,7 @@ def build(tflite_bytes, target="stm32f746zg", plan: str = "inplace", kernels: st
     c_file.write_text(gen.source)
     srcs = [c_file, CSRC / "tn_kernels.c", CSRC / "tn_kernels_ext.c"] + (
         [CSRC / "tn_kernels_dsp.c"] if kernels == "dsp" else [])
+    srcs += [CSRC / "tn_sparse.c"] if weights != "dense" else []
     elf = compile_c(srcs, t, d, opt=opt, stack_reserve=stack_reserve, name="model")
     return Build(elf=str(elf), c_file=str(c_file), target=t.name, core=t.core,
                  clock_hz=t.clock_hz, sram_bytes=t.sram_bytes, flash_bytes_total=t.flash_bytes,

@@ -27,9 +27,12 @@ evolution (notebook 02) on the same bounds and budget.
    model differs from the exact TFLite-Micro peak SRAM.
 2. Encode the granular space + pruning + training hyperparameters as one fixed-length vector.
 3. Run multi-objective BO with a fresh random scalarisation per proposal (and look inside one proposal).
-4. See what pruning buys: the same architecture dense vs pruned.
-5. Deploy the best model to int8, measure accuracy, arena and flash in TFLite-Micro.
-6. Compare with aging evolution at equal budget: hypervolume and best feasible accuracy.
+4. Compare with aging evolution at equal budget: hypervolume and best feasible accuracy.
+5. Prune the chosen model with sparse variational dropout and deploy it to int8: accuracy, arena and
+   flash in TFLite-Micro beside the dense model of the same architecture.
+6. SpVD against magnitude pruning at equal sparsity.
+7. Store the zeros: run the sparse weights on a microcontroller (emulated), bit-exact with TFLite-Micro.
+8. Network morphism: what a child saves by inheriting its parent's trained weights.
 
 **Constraints, stated up front** (SpArSe's MNIST figures, published): working memory
 ≤ `MAX_WORKING_MEMORY` = 2 KB (2,048 B) and model size ≤ `MAX_MODEL_SIZE` = 2.8 KB (2,867 non-zero
@@ -53,6 +56,12 @@ MAX_FILTERS = 16
 FINAL_EPOCHS = 4             # training of the deployed model (whole training split)
 FINAL_N_TRAIN = 0            # 0 means all
 N_TEST = 0                   # int8 test images measured in TFLite-Micro (0 means all 10,000)
+SPVD_EPOCHS = 2              # sparse variational dropout fine-tuning of the deployed model
+SPVD_KL_WEIGHT = 10.0        # scale of the KL term of SpVD (1 is the ELBO)
+DEPLOY_MIN_SPARSITY = 0.5    # fraction of zero weights the deployed model has at least
+CURVE_SPARSITIES = [0.5, 0.7, 0.85]   # SpVD vs magnitude at these fractions of zero weights
+CURVE_EPOCHS = 1             # training per curve point on the N_TRAIN search images
+ENGINE_TARGET = "stm32f746zg"   # MCU of the sparse-engine emulation (helpers.targets)
 WORKERS = 1
 SEED = 0
 """, "parameters"),
@@ -79,6 +88,12 @@ P.check(globals(), {
     "FINAL_EPOCHS": P.Int(min=1),
     "FINAL_N_TRAIN": P.Int(min=0),
     "N_TEST": P.Int(min=0),
+    "SPVD_EPOCHS": P.Int(min=1),
+    "SPVD_KL_WEIGHT": P.Float(min=0),
+    "DEPLOY_MIN_SPARSITY": P.Float(min=0, max=1, max_open=True),
+    "CURVE_SPARSITIES": P.ListOf(P.Float(min=0, max=1, min_open=True, max_open=True), min_len=1, unique=True),
+    "CURVE_EPOCHS": P.Int(min=1),
+    "ENGINE_TARGET": P.Target(),
     "WORKERS": P.Int(min=1),
     "SEED": P.Seed(),
 })
@@ -95,7 +110,8 @@ import numpy as np
 import pandas as pd
 
 import helpers
-from helpers import data, deploy, plots, prune, resources, search, spaces, stats
+from helpers import data, deploy, inherit, plots, prune, resources, search, spaces, spvd, stats, train
+from helpers.engine import sparse as engine_sparse
 from helpers.search import oracles
 from helpers.methods import sparse as SP
 
@@ -333,10 +349,18 @@ print(f"SpArSe model vs exact: mean {rel.mean():+.1%}, worst {rel.min():+.1%}; u
       f"of {len(rel)} candidates, equal {int((rel == 0).sum())}")
 """),
 ("md", """
-## Part 7 · What pruning buys: the same architecture dense and pruned
+## Part 7 · Deploy the pruned model: sparse variational dropout, int8 in TensorFlow Lite Micro
 
-The best feasible BO candidate is trained again with the same budget and seed, once without pruning
-and once with its searched pruning (or 50 % unstructured if it chose almost none).
+The search prunes each short-trained candidate by magnitude (cheap, `helpers.prune`). The model
+that ships is pruned the way SpArSe prunes: the chosen architecture is trained dense for
+`FINAL_EPOCHS` on the training split, then fine-tuned for `SPVD_EPOCHS` with **sparse variational
+dropout** (`helpers.spvd`, Molchanov et al. 2017): every weight θ gets a learned σ², the loss adds
+`SPVD_KL_WEIGHT` × KL(q ‖ log-uniform prior) / N, and a weight whose dropout rate
+log α = log σ² − log θ² exceeds 3 is noise and becomes exactly zero. Should that leave fewer
+than `DEPLOY_MIN_SPARSITY` of the weights zero (a short fine-tuning), the weights of highest log α
+are zeroed up to it. Both models, dense and
+pruned, are converted to int8 and measured in TFLite-Micro on the same test images; the model
+size is SpArSe's, the non-zero parameters.
 """),
 ("code", """
 finished = bo.completed
@@ -347,50 +371,110 @@ else:   # no candidate met every bound (tiny budgets): take the most accurate on
     print("no feasible candidate: taking the lowest error among", "those within the memory bounds" if fits_bounds.any() else "all")
     row = (finished[fits_bounds] if fits_bounds.any() else finished).sort_values("error").iloc[0]
 best = space.from_json(row["arch"])
-pruned = best if best.sparsity >= 0.1 else SP.SparseCandidate(best.arch, 0.5, False, best.lr, space=space)
-dense = SP.SparseCandidate(best.arch, 0.0, False, best.lr, space=space)
-pair = {name: evaluate(c, SEED) for name, c in (("dense", dense), ("pruned", pruned))}
 print(best.describe())
-pd.DataFrame({k: {"pruning": v["pruning"], "val accuracy": 1 - v["error"], "f2 non-zero": v["model_size"],
-                  "f2 with index (B)": v["model_size_indexed"], "f3 WM (B)": v["working_memory"],
-                  "TFLM peak (B)": v["peak_sram_bytes"], "MACs": v["macs"]} for k, v in pair.items()}).T
-"""),
-("md", """
-## Part 8 · Deploy: int8 in TensorFlow Lite Micro
-
-The chosen candidate is trained for `FINAL_EPOCHS` on the training split with its pruning, converted
-to int8 (structurally pruned models, branched ones included, are first rebuilt without their dead channels) and run in the
-TFLite-Micro interpreter: test accuracy, arena and flash measured; f2 and f3 read from the
-`.tflite` itself beside the search-time estimates.
 """),
 ("code", """
 ds_final = ds.subset(FINAL_N_TRAIN or None, None, N_TEST or None, seed=SEED)
 t0 = time.time()
-model, info = SP.train_candidate(best, ds_final, epochs=FINAL_EPOCHS, seed=SEED, progress=True)
-if info["pruning"] == "structured":
-    try:
-        model = prune.rebuild_pruned(model)          # the dead channels leave the file
-    except ValueError as err:
-        print("kept the masked model (zero channels stay in the file):", err)
-tfl = deploy.to_tflite_int8(model, ds_final.x_train[:500])
+dense_model = spaces.build(best.arch, INPUT, CLASSES, seed=SEED)
+train.fit(dense_model, ds_final, epochs=FINAL_EPOCHS, lr=best.lr, seed=SEED, progress=True)
+model, spvd_model, sp = spvd.train_spvd(dense_model, ds_final, epochs=SPVD_EPOCHS, kl_weight=SPVD_KL_WEIGHT,
+                                        seed=SEED, progress=True)
+print(sp)
+if sp.sparsity < DEPLOY_MIN_SPARSITY:                                   # rank by log alpha beyond the threshold
+    model = spvd.prune_to(spvd_model, dense_model, DEPLOY_MIN_SPARSITY)
+    print(f"log alpha >= 3 left {sp.sparsity:.1%} zero: pruned by log alpha to {DEPLOY_MIN_SPARSITY:.0%}")
+val_float = train.accuracy(model, ds_final.x_val, ds_final.y_val)      # the deployed float model
+tfl_dense = deploy.to_tflite_int8(dense_model, ds_final.x_train[:500])
+tfl = deploy.to_tflite_int8(model, ds_final.x_train[:500])              # the deployed (pruned) model
+dep_dense = deploy.measure_deployed(tfl_dense, ds_final, emulate=False)
 dep = deploy.measure_deployed(tfl, ds_final, emulate=False, progress=True)   # TFLM accuracy and arena
-acc8, arena = dep["test_accuracy_int8"], dep.arena
+acc8, acc8_dense, arena = dep["test_accuracy_int8"], dep_dense["test_accuracy_int8"], dep.arena
 size8, wm8 = SP.model_size(tfl), SP.working_memory(tfl)
+deployed_sparsity = engine_sparse.model_sparsity(tfl)                    # zeros of the int8 weights
 est = resources.profile(tfl, plan="tflm")
 final_minutes = (time.time() - t0) / 60
-print(f"int8 test accuracy in TFLite-Micro: {acc8:.4f} on {len(ds_final.y_test)} images; float val {info['val_accuracy']:.4f}")
+print(f"int8 test accuracy in TFLite-Micro on {len(ds_final.y_test)} images: pruned {acc8:.4f}, dense {acc8_dense:.4f} "
+      f"({(acc8_dense - acc8) * 100:+.2f} points lost); {deployed_sparsity['sparsity']:.1%} of the int8 weights are zero")
 print(arena); print(size8); print(wm8)
+sp.table()
 """),
 ("code", """
 table = pd.DataFrame({
     "search estimate": [row["model_size"], row["model_size_indexed"], row["working_memory"], row["peak_sram_bytes"], None],
-    "deployed (measured)": [size8.nonzero, size8.indexed, wm8.peak, arena.head, len(tfl)],
+    "deployed dense (measured)": [SP.model_size(tfl_dense).nonzero, SP.model_size(tfl_dense).indexed,
+                                  SP.working_memory(tfl_dense).peak, dep_dense.arena.head, len(tfl_dense)],
+    "deployed pruned (measured)": [size8.nonzero, size8.indexed, wm8.peak, arena.head, len(tfl)],
     "bound": [MAX_MODEL_SIZE, None, MAX_WORKING_MEMORY, None, None]},
     index=["f2 non-zero int8 params", "f2 with sparse index (B)", "f3 working memory (B)", "peak SRAM / arena head (B)",
            ".tflite bytes (dense storage)"])
 table["published (SpArSe, 2019)"] = ["< 2.8 KB", None, "< 2 KB", None, None]
 print(f"TFLM arena head {arena.head} B vs resources estimate {est.peak_sram_bytes} B: error {est.peak_sram_bytes - arena.head:+d} B")
 table
+"""),
+("md", """
+## Part 8 · SpVD against magnitude pruning at equal sparsity
+
+The dense model of Part 7 is pruned to the same fractions of zero weights, `CURVE_SPARSITIES`, two
+ways, each given `CURVE_EPOCHS` of training on the search's `N_TRAIN` images: SpVD once (each
+sparsity then zeroes the weights of highest log α, no retraining) and magnitude pruning once per
+sparsity (`helpers.prune.unstructured_pruning`, cubic schedule: it gets that budget at every
+point, SpVD once for the whole curve). Float validation accuracy against non-zero weights.
+"""),
+("code", """
+curve = spvd.compare_with_magnitude(dense_model, evaluate.data(), CURVE_SPARSITIES, epochs=CURVE_EPOCHS,
+                                    kl_weight=SPVD_KL_WEIGHT, seed=SEED)
+print(curve)
+plots.sparsity_curve(curve);
+curve.table()
+"""),
+("md", """
+## Part 9 · The sparse weights on the microcontroller
+
+TFLite-Micro stores every weight, zero or not, so the `.tflite` above is as large as the dense
+one. Our engine (`helpers.engine.sparse`) stores a layer's weights **row-compressed** when that is
+smaller - per output channel a count, then per non-zero weight its int8 value and an 8-bit gap to
+the previous one, `2 · rows + 2 · non-zeros` bytes against `rows · cols` dense - and its C kernels
+skip the zeros. The deployed model is built for `ENGINE_TARGET` twice, weights dense and sparse,
+and both builds run in the Cortex-M emulator: flash measured from the linked image, cycles
+estimated, and every output compared with TFLite-Micro running the dense model (`np.array_equal`).
+"""),
+("code", """
+xq = deploy.quantize_input(tfl, ds_final.x_test[:3])
+cmp = engine_sparse.compare_dense(tfl, xq, target=ENGINE_TARGET)
+print(cmp)
+assert cmp.bit_exact, "sparse engine differs from TFLite-Micro"
+cmp.table()
+"""),
+("code", """
+# NBVAL_CHECK_OUTPUT
+print("bit-exact with TFLite-Micro: Python sparse kernels", cmp.bit_exact_python, "| emulated dense",
+      cmp.bit_exact_emulated_dense, "| emulated sparse", cmp.bit_exact_emulated_sparse)
+"""),
+("md", """
+## Part 10 · Network morphism: a child inherits its parent's weights
+
+SpArSe grows candidates from trained parents by network morphism. Here one morphism of the chosen
+architecture (`spaces.GranularArch.mutate`: a layer wider or narrower, added or removed, ...) is
+trained for `EPOCHS_PER_TRIAL` epochs on the search's images twice, from scratch and starting from
+the trained dense model of Part 7 wherever the shapes allow (`helpers.inherit`: whole tensors when
+the shape is the parent's, the overlapping channels otherwise). The saving: how many fewer epochs
+the inherited child needs to reach the from-scratch child's final validation accuracy. The search
+above still trains every candidate from scratch.
+"""),
+("code", """
+mrng = np.random.default_rng(SEED)
+child = best.arch
+for _ in range(20):                                   # the first morphism that changes the architecture
+    child = best.arch.mutate(mrng, space.granular)
+    if child != best.arch:
+        break
+print("parent:", best.describe())
+print("child: ", SP.SparseCandidate(child, 0.0, False, best.lr, space=space).describe())
+morph = inherit.inheritance_saving(lambda: spaces.build(child, INPUT, CLASSES, seed=SEED), dense_model,
+                                   evaluate.data(), epochs=EPOCHS_PER_TRIAL, lr=best.lr, seed=SEED)
+print(morph); print(morph.inherit["fraction"], "of the child's weights inherited")
+morph.table()
 """),
 ("code", """
 meets = bool(acc8 >= 0.95 and wm8.peak <= MAX_WORKING_MEMORY and size8.nonzero <= MAX_MODEL_SIZE)
@@ -405,11 +489,23 @@ helpers.record("03-sparse-pruning", {
     "hypervolume": bo.hypervolume, "hypervolume_aging": ae.hypervolume,
     "best_feasible_val_accuracy_search": best_feasible_acc(bo), "best_feasible_val_accuracy_aging": best_feasible_acc(ae),
     **{f: x for k, v in bo_vs_aging.items() for f, x in v.to_figures(f"bo_vs_aging_{k}").items()},
-    "best_test_accuracy_int8": acc8, "best_val_accuracy_float": info["val_accuracy"],
+    "best_test_accuracy_int8": acc8, "best_val_accuracy_float": val_float,
     "best_model_size_nonzero": size8.nonzero, "best_model_size_indexed_bytes": size8.indexed,
     "best_working_memory_bytes": wm8.peak, "best_peak_sram_bytes_estimate": est.peak_sram_bytes,
     "best_tflm_arena_head_bytes": arena.head, "best_flash_bytes": len(tfl), "best_macs": est.macs,
-    "best_sparsity": info["sparsity"], "best_structured": bool(best.structured),
+    "best_sparsity": deployed_sparsity["sparsity"], "best_structured": False,
+    "deployed_sparsity": deployed_sparsity["sparsity"], "deployed_nonzero_weights": deployed_sparsity["nonzero"],
+    "deployed_weights": deployed_sparsity["weights"], "deployed_dense_test_accuracy_int8": acc8_dense,
+    "deployed_int8_points_lost_vs_dense": (acc8_dense - acc8) * 100, "spvd_epochs": SPVD_EPOCHS,
+    "sparsity_curve_spvd_minus_magnitude_mean": float(np.mean(list(curve.gap().values()))),
+    **{f"sparsity_curve_spvd_minus_magnitude_at_{round(s * 100)}pct": d for s, d in curve.gap().items()},
+    "deployed_sparse_weights_bytes": cmp.sparse_weights_bytes, "deployed_dense_weights_bytes": cmp.dense_weights_bytes,
+    "deployed_sparse_flash_bytes": cmp.sparse_flash_bytes, "deployed_dense_flash_bytes": cmp.dense_flash_bytes,
+    "deployed_sparse_cycles": cmp.sparse_cycles, "deployed_dense_cycles": cmp.dense_cycles,
+    "deployed_sparse_bit_exact": cmp.bit_exact,
+    "morphism_epochs_saved": morph.epochs_saved, "morphism_inherited_fraction": morph.inherit["fraction"],
+    "morphism_val_accuracy_epoch1_inherited": morph.inherited_val_accuracy[0],
+    "morphism_val_accuracy_epoch1_scratch": morph.scratch_val_accuracy[0],
     "meets_target": meets, "wall_seconds": wall, "cpu_hours": (helpers.run.cpu_seconds() - cpu_start) / 3600,
 }, handoff=helpers.HandOff(
     method="Bayesian optimisation + pruning (SpArSe)", dataset=DATASET,
@@ -417,10 +513,10 @@ helpers.record("03-sparse-pruning", {
     trials=int(len(bo.completed)), search_cpu_minutes=bo_cpu / 60, hypervolume=bo.hypervolume))
 """),
 ("md", """
-**What this notebook leaves out.** SpArSe also warm-starts children from trained parents by
-network morphism and prunes with sparse variational dropout / Bayesian compression; here every
-candidate trains from scratch and pruning is magnitude-based (`helpers.prune`, cubic schedule).
-The `full` preset runs the search at paper-like scale (hundreds of candidates, longer training).
+**What this notebook leaves out.** SpArSe warm-starts children from trained parents by network
+morphism inside the search; here Part 10 measures that saving on one morphism, but every search
+candidate trains from scratch, and the search itself prunes by magnitude (`helpers.prune`, cubic schedule) - sparse variational dropout prunes only the deployed
+model. The `full` preset runs the search at paper-like scale (hundreds of candidates, longer training).
 
 """ + NAV),
 ]
