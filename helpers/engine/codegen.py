@@ -4,7 +4,8 @@ Taught in 06-deployment. :func:`generate_c` lays every tensor at its planned are
 (:mod:`helpers.resources` plans) and calls our int8 C kernels (``csrc/``) with the very
 constants of :func:`helpers.engine.interpreter.prepare`; :func:`export_c_array` writes the
 plain C array TFLite-Micro users embed. May import: :mod:`helpers.tflite_io`,
-:mod:`helpers.resources`, :mod:`helpers.engine.kernels`, :mod:`helpers.engine.interpreter`.
+:mod:`helpers.resources`, :mod:`helpers.engine.kernels`, :mod:`helpers.engine.interpreter`,
+:mod:`helpers.engine.int4` (4-bit filters).
 """
 from __future__ import annotations
 
@@ -16,6 +17,7 @@ from pathlib import Path
 import numpy as np
 
 from helpers import tflite_io
+from helpers.engine import int4
 from helpers.engine import interpreter as K
 
 # --------------------------------------------------------------------------------------
@@ -84,6 +86,7 @@ def generate_c(tflite_bytes, plan: str = "inplace", kernels: str = "dsp") -> Gen
     ops = []
     col_bytes = 0
     weight_bytes = 0
+    w4buf = -1  # int8 unpack buffer of 4-bit filters (helpers.engine.int4); -1: no int4 op
 
     def off(t):
         return int(pl.offsets[t])
@@ -105,8 +108,14 @@ def generate_c(tflite_bytes, plan: str = "inplace", kernels: str = "dsp") -> Gen
             inplace = s.kind == "DEPTHWISE_CONV_2D" and off(s.y) == off(x0)
             out.append(f"/* op {oi}: {s.kind} {s.in_shapes[0]} -> {s.out_shape}, "
                        f"k {p['kh']}x{p['kw']} s {p['sh']} {'in place' if inplace else ''} */")
-            out.append(_c_array("int8_t", f"{pre}_w", w))
-            weight_bytes += w.size
+            if p.get("w_bits") == 4:
+                src4, nb4, unpack4 = int4.c_weights(s, pre, dsp)
+                out.append(src4)
+                weight_bytes += nb4
+                w4buf = max(w4buf, unpack4)
+            else:
+                out.append(_c_array("int8_t", f"{pre}_w", w))
+                weight_bytes += w.size
             if dsp and s.kind == "CONV_2D":
                 wsum = w.reshape(oc, -1).astype(np.int64).sum(axis=1)
                 bias = bias + (-p["in_zp"]) * wsum
@@ -148,8 +157,14 @@ def generate_c(tflite_bytes, plan: str = "inplace", kernels: str = "dsp") -> Gen
             if dsp:
                 bias = bias + (-p["in_zp"]) * w.astype(np.int64).sum(axis=1)
             out.append(f"/* op {oi}: FULLY_CONNECTED {n} -> {co} */")
-            out.append(_c_array("int8_t", f"{pre}_w", w))
-            weight_bytes += w.size
+            if p.get("w_bits") == 4:
+                src4, nb4, unpack4 = int4.c_weights(s, pre, dsp)
+                out.append(src4)
+                weight_bytes += nb4
+                w4buf = max(w4buf, unpack4)
+            else:
+                out.append(_c_array("int8_t", f"{pre}_w", w))
+                weight_bytes += w.size
             out.append(_c_array("int32_t", f"{pre}_b", bias))
             out.append(_c_array("int32_t", f"{pre}_m", p["mult"]))
             out.append(_c_array("int32_t", f"{pre}_s", p["shift"]))
@@ -195,6 +210,8 @@ def generate_c(tflite_bytes, plan: str = "inplace", kernels: str = "dsp") -> Gen
             calls.append(f"tn_softmax_s8(&{pre}_p, tn_arena + {off(x0)}, tn_arena + {off(s.y)});")
         else:  # pragma: no cover - prepare() rejects unsupported ops
             raise ValueError(f"op {oi}: {s.kind} not supported by the C generator")
+        if p.get("w_bits") == 4:
+            calls[-1] = int4.c_call(s, pre, dsp, calls[-1])
         if not inplace and s.kind != "RESHAPE":
             yo, yn = off(s.y), nbytes(s.y)
             for t in s.x:
@@ -205,6 +222,10 @@ def generate_c(tflite_bytes, plan: str = "inplace", kernels: str = "dsp") -> Gen
         ops.append({"op": oi, "kind": s.kind, "macs": int(s.macs), "inplace": inplace})
     if dsp:
         out.append(f"static int8_t tn_col[{max(col_bytes, 4)}];  /* im2col of one output pixel */\n")
+    if w4buf >= 0:
+        out.insert(3, '#include "tn_int4.h"')
+        if w4buf:
+            out.append(f"static int8_t tn_w4buf[{w4buf}];  /* int8 copy of one 4-bit filter */\n")
     out.append("int tn_main(void) {")
     out.append("  tn_ready();")
     for pos, c in enumerate(calls):

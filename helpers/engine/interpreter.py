@@ -6,7 +6,8 @@ int32 multipliers and shifts, activation ranges); the Python kernels and the C c
 execute the model inside one explicit arena (a NumPy byte array) laid out by a named memory
 plan from :mod:`helpers.resources`; every tensor lives at its planned byte offset, so
 equality with TFLite proves the plan correct, not only small. May import:
-:mod:`helpers.tflite_io`, :mod:`helpers.resources`, :mod:`helpers.engine.kernels`.
+:mod:`helpers.tflite_io`, :mod:`helpers.resources`, :mod:`helpers.engine.kernels`,
+:mod:`helpers.engine.int4` (4-bit filters are unpacked to int8 values at prepare time).
 """
 from __future__ import annotations
 
@@ -19,6 +20,7 @@ from helpers.engine.kernels import (ROUNDING, SUPPORTED_OPS, UnsupportedOpError,
                                     activation_range, add, average_pool, conv2d,
                                     depthwise_conv2d, fully_connected, max_pool, mean,
                                     mean_multiplier, quantize_multiplier, softmax, softmax_params)
+from helpers.engine.int4 import unpack_int4
 
 __all__ = ["OpSpec", "prepare", "Interpreter", "KernelRun", "run"]
 
@@ -91,6 +93,8 @@ def prepare(tflite_bytes, rounding: str | None = None) -> list:
             tw = T[op.inputs[1]]
             tb = T[op.inputs[2]] if len(op.inputs) > 2 and op.inputs[2] >= 0 else None
             w = tw.data
+            if tw.type_name == "INT4":  # 4-bit filter (helpers.engine.int4): same int8 arithmetic
+                w, p["w_bits"] = unpack_int4(tw.data, tw.shape), 4
             h, wd, ci = spec.in_shapes[0]
             oh, ow, co = spec.out_shape
             if k == "CONV_2D":
@@ -129,6 +133,8 @@ def prepare(tflite_bytes, rounding: str | None = None) -> list:
             tw = T[op.inputs[1]]
             tb = T[op.inputs[2]] if len(op.inputs) > 2 and op.inputs[2] >= 0 else None
             w = tw.data.astype(np.int8)
+            if tw.type_name == "INT4":  # 4-bit filter (helpers.engine.int4)
+                w, p["w_bits"] = unpack_int4(tw.data, tw.shape), 4
             co, n = w.shape
             if o.get("keep_num_dims"):
                 pass
