@@ -8,8 +8,8 @@ weights and 8-bit activations to halve the weights' flash. This module holds:
   nibble, an odd count padded with a zero nibble. The pinned TFLite-Micro runs such
   ``CONV_2D`` and ``DEPTHWISE_CONV_2D`` filters (per-channel) and ``FULLY_CONNECTED``
   filters with *one* scale per tensor (its per-channel check refuses int4), so that is
-  what :func:`quantize_model_int4` writes; TF 2.21's ``tf.lite.Interpreter`` runs the
-  same files. TFLM unpacks the filter to int8 and runs its int8 kernel, so our int8
+  what :func:`quantize_model_int4` writes (TF 2.21's ``tf.lite.Interpreter`` runs the
+  same files but differs from TFLM by 1 LSB on some inputs; TFLM is the reference). TFLM unpacks the filter to int8 and runs its int8 kernel, so our int8
   Python kernels on the unpacked values are the same arithmetic (``tests/test_int4.py``
   checks both against TFLM with ``np.array_equal``).
 * **Post-training rounding** (:func:`quantize_model_int4`): an int8 ``.tflite`` in, the same
