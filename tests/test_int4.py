@@ -164,3 +164,23 @@ def test_bad_arguments_raise(models):
         int4.quantize_model_int4(b8, min_weights=-1)
     r = int4.quantize_model_int4(b8, skip=(0,), min_weights=50)
     assert [l_["int4"] for l_ in r.layers] == [False, False, True, False]
+
+
+def test_micronets_int4_study_measures_both_files(models):
+    """The notebook's helper: TFLM accuracy of both files, paired interval, emulated image."""
+    from types import SimpleNamespace
+    from helpers.methods import micronets_int4
+    b8, shape = models[0]
+    rng = np.random.default_rng(3)
+    ds = SimpleNamespace(x_test=rng.normal(0, 1, (40,) + shape).astype(np.float32),
+                         y_test=rng.integers(0, 5, 40))
+    st = micronets_int4.int4_study({"S": b8}, ds, {"S": "stm32f446re"}, seed=0)
+    v = st.results["S"]
+    assert v["emulated_bit_exact"] and v["layers_int4"] == 3 and v["n_test"] == 40
+    assert v["accuracy_change"] == pytest.approx(v["test_accuracy_int4"] - v["test_accuracy_int8"])
+    assert v["accuracy_change_low"] <= v["accuracy_change"] <= v["accuracy_change_high"]
+    assert v["tflite_bytes_int4"] < v["tflite_bytes_int8"]
+    assert v["weights_bytes_int4"] < v["weights_bytes_int8"]
+    assert "S:" in st.summary() and len(st.table()) == 1 and "tflite_int4" not in st.to_dict()["S"]
+    with pytest.raises(KeyError, match="targets"):
+        micronets_int4.int4_study({"M": b8}, ds, {"S": "stm32f446re"})
