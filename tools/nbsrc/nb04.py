@@ -472,7 +472,7 @@ q4.table()
 # NBVAL_CHECK_OUTPUT
 # check: the emulated 4-bit C equals TFLite-Micro bit for bit, and the files got smaller
 for lab, v in q4.results.items():
-    print(lab, "emulated == TFLM:", v["emulated_bit_exact"], "| int4 layers:", v["layers_int4"],
+    print(lab, "emulated == TFLM:", v["emulated_bit_exact"],
           "| .tflite smaller:", v["tflite_bytes_int4"] < v["tflite_bytes_int8"])
     assert v["emulated_bit_exact"] and v["tflite_bytes_int4"] < v["tflite_bytes_int8"]
 """),
