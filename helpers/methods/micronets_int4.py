@@ -26,7 +26,8 @@ def int4_deploy(tflite_int8, data, target, *, ops=("CONV_2D", "FULLY_CONNECTED")
     """Measure a deployed int8 model against its 4-bit-filter copy on ``data``'s test split
     and the emulated ``target``. Returns a JSON-able dict (plus ``tflite_int4`` bytes):
     accuracies and their paired difference with a bootstrap interval over test samples,
-    ``.tflite`` / weights bytes, emulated flash, SRAM, latency of both, and
+    ``.tflite`` / weights bytes, TFLM arena heads (TFLM unpacks an int4 filter into an
+    arena scratch buffer), emulated flash, SRAM, latency of both, and
     ``emulated_bit_exact`` (emulated int4 output == TFLM's on one input).
     Taught in 04-micronets-dnas."""
     r4 = int4.quantize_model_int4(tflite_int8, ops=ops)
@@ -38,6 +39,7 @@ def int4_deploy(tflite_int8, data, target, *, ops=("CONV_2D", "FULLY_CONNECTED")
     ref = deploy.reference_outputs(r4.tflite, x, engine="tflm")
     e4 = emulator.run(r4.tflite, x, target=target)
     e8 = emulator.run(tflite_int8, x, target=target)
+    a8, a4 = deploy.measure_arena(tflite_int8), deploy.measure_arena(r4.tflite)
     return {"target": str(target), "layers_int4": sum(r["int4"] for r in r4.layers),
             "layers": len(r4.layers), "test_accuracy_int8": float(ok8.mean()),
             "test_accuracy_int4": float(ok4.mean()), "accuracy_change": d.estimate,
@@ -46,6 +48,7 @@ def int4_deploy(tflite_int8, data, target, *, ops=("CONV_2D", "FULLY_CONNECTED")
             "weights_bytes_int8": r4.weights_bytes_int8, "weights_bytes_int4": r4.weights_bytes_int4,
             "emu_flash_bytes_int8": int(e8.flash_bytes), "emu_flash_bytes_int4": int(e4.flash_bytes),
             "emu_sram_bytes_int8": int(e8.sram_bytes), "emu_sram_bytes_int4": int(e4.sram_bytes),
+            "arena_head_bytes_int8": int(a8.head), "arena_head_bytes_int4": int(a4.head),
             "latency_ms_int8": float(e8.latency_ms), "latency_ms_int4": float(e4.latency_ms),
             "emulated_bit_exact": bool(np.array_equal(e4.output.reshape(ref.shape), ref)),
             "max_rel_rms_error": max([r["rel_rms_error"] for r in r4.layers if r["int4"]] or [0.0]),
@@ -64,7 +67,8 @@ class Int4Study:
                 "accuracy_change", "accuracy_change_low", "accuracy_change_high",
                 "tflite_bytes_int8", "tflite_bytes_int4", "weights_bytes_int8",
                 "weights_bytes_int4", "emu_flash_bytes_int8", "emu_flash_bytes_int4",
-                "emu_sram_bytes_int8", "emu_sram_bytes_int4", "latency_ms_int8",
+                "emu_sram_bytes_int8", "emu_sram_bytes_int4", "arena_head_bytes_int8",
+                "arena_head_bytes_int4", "latency_ms_int8",
                 "latency_ms_int4", "emulated_bit_exact"]
         return pd.DataFrame({k: {c: v[c] for c in cols} for k, v in self.results.items()}).T
 
