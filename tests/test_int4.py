@@ -154,6 +154,20 @@ def test_flash_halves_weights_and_cycles_stay_close(models):
     assert 0.9 < ratio < 1.35, ratio                     # measured ~1.2 (nibble expansion)
 
 
+def test_inplace_int4_depthwise_bit_exact(models):
+    """Model B with every filter int4: its depthwise op runs in place (unpacked filter)."""
+    from helpers.deploy import tflm
+    b8, shape = models[1]
+    r = int4.quantize_model_int4(b8, ops=int4.INT4_OPS)
+    x = _x(shape, 2)
+    e = emulator.run(r.tflite, x, plan="inplace")
+    assert [o["kind"] for o in e.per_op if o["inplace"]] == ["DEPTHWISE_CONV_2D"]
+    ref = tflm.reference_outputs(r.tflite, x, engine="tflm")
+    assert np.array_equal(e.output.reshape(ref.shape), ref)
+    y = interpreter.run(r.tflite, x, plan="inplace").output
+    assert np.array_equal(y.reshape(ref.shape), ref)
+
+
 def test_bad_arguments_raise(models):
     b8, _ = models[0]
     with pytest.raises(ValueError, match="ops"):
