@@ -5,7 +5,7 @@ Reference: the pinned tflite-micro runs INT4 filters of CONV_2D / DEPTHWISE_CONV
 interpreter runs the same files but differed from TFLM by 1 LSB on some inputs of the
 all-int4 model A, so it is not the reference here.) Our Python interpreter and the generated C (packed DSP
 int4 kernels for conv / FC, unpack + int8 kernel for depthwise and the plain kernels) must
-equal TFLM with np.array_equal. CI part: two small Keras models (~40 s on 2 cores).
+equal TFLM with np.array_equal. CI part: two small Keras models (21 s measured on 2 cores).
 """
 import os
 
