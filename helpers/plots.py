@@ -14,7 +14,7 @@ from helpers.methods import micronets_latency
 __all__ = ["sample_grid", "budget_bars", "cdf", "pareto", "search_scatter", "hypervolume_curves",
            "space_cdfs", "choice_map", "accuracy_strips", "comparison_pareto", "memory_bars",
            "live_memory_timeline", "op_cost_bars", "engine_comparison", "latency_vs_ops",
-           "dnas_history", "dnas_probs", "sparsity_curve"]
+           "dnas_history", "dnas_probs", "sparsity_curve", "latency_residuals"]
 
 
 def _axes(ax, figsize=(6, 4)):
@@ -447,6 +447,8 @@ def patch_sram_vs_patches(studies: dict, ax=None, title: str | None = None):
 
 
 __all__ += ["patch_sram_vs_patches"]
+
+
 def sparsity_curve(curve, ax=None, title: str | None = None):
     """Validation accuracy against non-zero kernel weights for SpVD and magnitude pruning at
     equal sparsity, the dense model as a dashed line and SpVD's own log-alpha threshold as a
@@ -466,3 +468,29 @@ def sparsity_curve(curve, ax=None, title: str | None = None):
     ax.set_title(title or "Accuracy vs non-zero weights at equal sparsity")
     ax.legend(fontsize=8)
     return ax
+def latency_residuals(study, fit=None, axes=None, title: str | None = None):
+    """Residuals of the ``latency = a * ops + b`` fit in % of the emulated latency, against
+    the op count: one panel per target, one colour per backbone, the ±1 s.d. band of each
+    backbone dashed. What an ops target costs in latency error. Taught in 04-micronets-dnas."""
+    import matplotlib.pyplot as plt
+    df = study.table() if hasattr(study, "table") else study
+    fit = fit or micronets_latency.fit_latency(df)
+    targets = list(dict.fromkeys(df["target"]))
+    if axes is None:
+        _, axes = plt.subplots(1, len(targets), figsize=(5.2 * len(targets), 3.4), squeeze=False)
+        axes = axes[0]
+    for ax, t in zip(np.atleast_1d(axes), targets):
+        for bb, g in df[df["target"] == t].groupby("backbone"):
+            x = g["ops"].to_numpy(float) / 1e6
+            y = g["latency_ms"].to_numpy(float)
+            r = fit.get(bb, t)
+            res = 100 * (y - (r["a_ms_per_mop"] * x + r["b_ms"])) / y
+            pts = ax.scatter(x, res, s=22, alpha=0.8, label=f"{bb} (n={len(g)}, s.d. {r['resid_sd_pct']:.1f} %)")
+            for s in (-1, 1):
+                ax.axhline(s * r["resid_sd_pct"], ls="--", lw=0.8, color=pts.get_facecolor()[0])
+        ax.axhline(0, color="k", lw=0.8)
+        ax.set_xlabel("Mops (2 x MACs)")
+        ax.set_ylabel("residual (% of emulated latency)")
+        ax.set_title(title or f"{t}: residuals of the ops fit")
+        ax.legend(fontsize=7)
+    return axes

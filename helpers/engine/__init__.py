@@ -8,8 +8,9 @@ records and run inside one planned arena), :mod:`~helpers.engine.codegen` (one C
 model, ``csrc/`` kernels; :mod:`~helpers.engine.codegen_ext` for the extra operators),
 :mod:`~helpers.engine.toolchain` (``ziglang`` clang, linker
 script), :mod:`~helpers.engine.elf`, :mod:`~helpers.engine.thumb` (Thumb-2 decoding, cycle
-tables), :mod:`~helpers.engine.emulator` (``unicorn`` runs, :func:`~helpers.engine.emulator.run`)
-and :mod:`~helpers.engine.sparse` (sparse weights: format in :mod:`~helpers.engine.sparse_weights`).
+tables), :mod:`~helpers.engine.emulator` (``unicorn`` runs, :func:`~helpers.engine.emulator.run`),
+:mod:`~helpers.engine.sparse` (sparse weights: format in :mod:`~helpers.engine.sparse_weights`) and
+:mod:`~helpers.engine.int4` (4-bit filters: TFLite ``INT4`` packing, post-training rounding).
 Import the module you need: ``from helpers.engine import emulator, interpreter, kernels``.
 Taught in 06-deployment. May import: :mod:`helpers.targets`, :mod:`helpers.tflite_io`,
 :mod:`helpers.resources`. No TensorFlow.

@@ -6,7 +6,8 @@ constants of :func:`helpers.engine.interpreter.prepare`; :func:`export_c_array` 
 plain C array TFLite-Micro users embed. May import: :mod:`helpers.tflite_io`,
 :mod:`helpers.resources`, :mod:`helpers.engine.kernels`, :mod:`helpers.engine.interpreter`,
 :mod:`helpers.engine.codegen_ext` (the extra operators, ``csrc/tn_kernels_ext.c``),
-:mod:`helpers.engine.sparse_weights` (``weights="sparse"``: row-compressed weights per layer).
+:mod:`helpers.engine.sparse_weights` (``weights="sparse"``: row-compressed weights per layer),
+:mod:`helpers.engine.int4` (4-bit filters).
 """
 from __future__ import annotations
 
@@ -19,6 +20,7 @@ import numpy as np
 
 from helpers import tflite_io
 from helpers.engine import codegen_ext
+from helpers.engine import int4
 from helpers.engine import interpreter as K
 from helpers.engine import sparse_weights as SW
 
@@ -97,6 +99,7 @@ def generate_c(tflite_bytes, plan: str = "inplace", kernels: str = "dsp",
     ops = []
     col_bytes = 0
     weight_bytes = 0
+    w4buf = -1  # int8 unpack buffer of 4-bit filters (helpers.engine.int4); -1: no int4 op
 
     def off(t):
         return int(pl.offsets[t])
@@ -110,7 +113,8 @@ def generate_c(tflite_bytes, plan: str = "inplace", kernels: str = "dsp",
         pre = f"op{oi}"
         inplace = False
         x0 = s.x[0] if s.x else None
-        sp = None if weights == "dense" or s.kind in codegen_ext.KINDS else SW.c_layer(
+        dense_only = weights == "dense" or s.kind in codegen_ext.KINDS or p.get("w_bits") == 4
+        sp = None if dense_only else SW.c_layer(
             s, pre, off, scratch, plan_name, "auto" if weights == "sparse" else "always")
         if s.kind in codegen_ext.KINDS:
             decls, call = codegen_ext.emit(s, pre, off, nbytes)
@@ -130,8 +134,14 @@ def generate_c(tflite_bytes, plan: str = "inplace", kernels: str = "dsp",
             inplace = s.kind == "DEPTHWISE_CONV_2D" and off(s.y) == off(x0)
             out.append(f"/* op {oi}: {s.kind} {s.in_shapes[0]} -> {s.out_shape}, "
                        f"k {p['kh']}x{p['kw']} s {p['sh']} {'in place' if inplace else ''} */")
-            out.append(_c_array("int8_t", f"{pre}_w", w))
-            weight_bytes += w.size
+            if p.get("w_bits") == 4:
+                src4, nb4, unpack4 = int4.c_weights(s, pre, dsp)
+                out.append(src4)
+                weight_bytes += nb4
+                w4buf = max(w4buf, unpack4)
+            else:
+                out.append(_c_array("int8_t", f"{pre}_w", w))
+                weight_bytes += w.size
             if dsp and s.kind == "CONV_2D":
                 wsum = w.reshape(oc, -1).astype(np.int64).sum(axis=1)
                 bias = bias + (-p["in_zp"]) * wsum
@@ -173,8 +183,14 @@ def generate_c(tflite_bytes, plan: str = "inplace", kernels: str = "dsp",
             if dsp:
                 bias = bias + (-p["in_zp"]) * w.astype(np.int64).sum(axis=1)
             out.append(f"/* op {oi}: FULLY_CONNECTED {n} -> {co} */")
-            out.append(_c_array("int8_t", f"{pre}_w", w))
-            weight_bytes += w.size
+            if p.get("w_bits") == 4:
+                src4, nb4, unpack4 = int4.c_weights(s, pre, dsp)
+                out.append(src4)
+                weight_bytes += nb4
+                w4buf = max(w4buf, unpack4)
+            else:
+                out.append(_c_array("int8_t", f"{pre}_w", w))
+                weight_bytes += w.size
             out.append(_c_array("int32_t", f"{pre}_b", bias))
             out.append(_c_array("int32_t", f"{pre}_m", p["mult"]))
             out.append(_c_array("int32_t", f"{pre}_s", p["shift"]))
@@ -220,6 +236,8 @@ def generate_c(tflite_bytes, plan: str = "inplace", kernels: str = "dsp",
             calls.append(f"tn_softmax_s8(&{pre}_p, tn_arena + {off(x0)}, tn_arena + {off(s.y)});")
         else:  # pragma: no cover - prepare() rejects unsupported ops
             raise ValueError(f"op {oi}: {s.kind} not supported by the C generator")
+        if p.get("w_bits") == 4:
+            calls[-1] = int4.c_call(s, pre, dsp, calls[-1])
         if not inplace and s.kind != "RESHAPE":
             yo, yn = off(s.y), nbytes(s.y)
             for t in s.x:
@@ -230,6 +248,10 @@ def generate_c(tflite_bytes, plan: str = "inplace", kernels: str = "dsp",
         ops.append({"op": oi, "kind": s.kind, "macs": int(s.macs), "inplace": inplace})
     if dsp or col_bytes:
         out.append(f"static int8_t tn_col[{max(col_bytes, 4)}];  /* im2col of one output pixel */\n")
+    if w4buf >= 0:
+        out.insert(3, '#include "tn_int4.h"')
+        if w4buf:
+            out.append(f"static int8_t tn_w4buf[{w4buf}];  /* int8 copy of one 4-bit filter */\n")
     out.append("int tn_main(void) {")
     out.append("  tn_ready();")
     for pos, c in enumerate(calls):

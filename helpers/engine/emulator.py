@@ -340,6 +340,8 @@ def build(tflite_bytes, target="stm32f746zg", plan: str = "inplace", kernels: st
     srcs = [c_file, CSRC / "tn_kernels.c", CSRC / "tn_kernels_ext.c"] + (
         [CSRC / "tn_kernels_dsp.c"] if kernels == "dsp" else [])
     srcs += [CSRC / "tn_sparse.c"] if weights != "dense" else []
+    if '#include "tn_int4.h"' in gen.source:  # 4-bit filters (helpers.engine.int4)
+        srcs.append(CSRC / "tn_int4.c")
     elf = compile_c(srcs, t, d, opt=opt, stack_reserve=stack_reserve, name="model")
     return Build(elf=str(elf), c_file=str(c_file), target=t.name, core=t.core,
                  clock_hz=t.clock_hz, sram_bytes=t.sram_bytes, flash_bytes_total=t.flash_bytes,

@@ -7,7 +7,8 @@ execute the model inside one explicit arena (a NumPy byte array) laid out by a n
 plan from :mod:`helpers.resources`; every tensor lives at its planned byte offset, so
 equality with TFLite proves the plan correct, not only small. May import:
 :mod:`helpers.tflite_io`, :mod:`helpers.resources`, :mod:`helpers.engine.kernels`,
-:mod:`helpers.engine.kernels_ext` (the float I/O wrapper, folded shape ops, PAD, MUL, ...).
+:mod:`helpers.engine.kernels_ext` (the float I/O wrapper, folded shape ops, PAD, MUL, ...),
+:mod:`helpers.engine.int4` (4-bit filters are unpacked to int8 values at prepare time).
 """
 from __future__ import annotations
 
@@ -21,6 +22,7 @@ from helpers.engine.kernels import (ROUNDING, SUPPORTED_OPS, UnsupportedOpError,
                                     depthwise_conv2d, fully_connected, max_pool, mean,
                                     mean_multiplier, quantize_multiplier, softmax, softmax_params)
 from helpers.engine import kernels_ext
+from helpers.engine.int4 import unpack_int4
 
 __all__ = ["OpSpec", "prepare", "Interpreter", "KernelRun", "run"]
 
@@ -98,6 +100,8 @@ def prepare(tflite_bytes, rounding: str | None = None) -> list:
             tw = T[op.inputs[1]]
             tb = T[op.inputs[2]] if len(op.inputs) > 2 and op.inputs[2] >= 0 else None
             w = tw.data
+            if tw.type_name == "INT4":  # 4-bit filter (helpers.engine.int4): same int8 arithmetic
+                w, p["w_bits"] = unpack_int4(tw.data, tw.shape), 4
             h, wd, ci = spec.in_shapes[0]
             oh, ow, co = spec.out_shape
             if k == "CONV_2D":
@@ -136,6 +140,8 @@ def prepare(tflite_bytes, rounding: str | None = None) -> list:
             tw = T[op.inputs[1]]
             tb = T[op.inputs[2]] if len(op.inputs) > 2 and op.inputs[2] >= 0 else None
             w = tw.data.astype(np.int8)
+            if tw.type_name == "INT4":  # 4-bit filter (helpers.engine.int4)
+                w, p["w_bits"] = unpack_int4(tw.data, tw.shape), 4
             co, n = w.shape
             if o.get("keep_num_dims"):
                 pass

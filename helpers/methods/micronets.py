@@ -40,7 +40,7 @@ from helpers.methods.micronets_space import (RESOURCES, DNASSpace, dscnn_space, 
                                              expected_resources, one_hot, random_choices,
                                              resource_targets, to_arch)
 
-__all__ = ["DNASSpace", "dscnn_space", "to_arch", "random_choices", "one_hot",
+__all__ = ["DNASSpace", "dscnn_space", "to_arch", "random_choices", "one_hot", "binding_limit",
            "expected_resources", "exact_resources", "RESOURCES", "DNASSupernet", "DNASResult",
            "search", "warmup", "discretize", "resource_targets", "emulate_latency", "retrain_and_deploy"]
 
@@ -461,3 +461,18 @@ def retrain_and_deploy(arch, data, target, *, epochs: int = 10, lr: float = 3e-3
     out["fits"] = bool(out["fits_sram"] and out["fits_flash"])
     out["tflite"] = tfl  # the deployed bytes (helpers.save_model hands them to 07-comparison)
     return out
+
+
+def binding_limit(measured: dict, latency_ms: float | None = None) -> tuple[str, float]:
+    """The board limit a deployed model comes closest to: ``(name, % used)`` over
+    ``"sram"`` (measured TFLM arena / SRAM budget), ``"flash"`` (.tflite / flash budget) and,
+    with ``latency_ms``, ``"latency"`` (emulated latency / that target). ``measured``: a
+    :func:`retrain_and_deploy` dict. Taught in 04-micronets-dnas."""
+    use = {"sram": measured["arena_total_bytes"] / measured["sram_budget"],
+           "flash": measured["tflite_bytes"] / measured["flash_budget"]}
+    if latency_ms is not None:
+        if not latency_ms > 0:
+            raise ValueError(f"latency_ms must be > 0, got {latency_ms!r}")
+        use["latency"] = measured["latency_ms"] / float(latency_ms)
+    name = max(use, key=use.get)
+    return name, float(100 * use[name])

@@ -17,7 +17,18 @@ depth, whose loss adds the *expected* model size, working memory and op count be
 targets, finds small / medium / large keyword-spotting models for three boards in one go. Here
 latency comes from the Cortex-M emulator of `helpers.engine.emulator` (instruction-exact int8 kernels,
 estimated cycles), never from a formula of the op count, and every searched model is retrained,
-converted to int8 and measured in the real TensorFlow-Lite-Micro interpreter.
+converted to int8 and measured in the real TensorFlow-Lite-Micro interpreter. Last, MicroNets'
+**4-bit weights**: the three models' filters are rounded to 16 levels (TFLite's `INT4` tensors,
+run by TFLite-Micro and, bit for bit, by our emulated C kernels) and flash, latency and accuracy
+are measured against the int8 files.
+
+**Scale of this run.** The default preset divides the boards' SRAM and flash by 16 for the DNAS
+targets (`RESOURCE_SCALE = 0.0625`: the synthetic task is small, and a short run cannot train
+board-sized networks) and fits the latency proxy on 8 models per backbone (emulating one model
+costs ~2 s of CPU for DS-CNN, ~7 s for MobileNetV2, per target, conversion included: 30 models
+per backbone would add ~9 CPU-minutes to a 3-minute notebook), so its r² intervals are wide.
+The `full` preset uses the boards' real budgets (no scaling; TFLM overhead reserved as published)
+and 30 models per backbone.
 
 *Runs in about 3 minutes on a 2-core machine (2.8 min measured in a whole `make run`; 11 minutes on a shared machine).*
 """),
@@ -31,7 +42,9 @@ converted to int8 and measured in the real TensorFlow-Lite-Micro interpreter.
 3. Turn each board's SRAM, flash and a latency target into DNAS targets and run the search
    three times (S, M, L).
 4. Retrain the three discrete models and check them **measured**: int8 accuracy, TFLM arena,
-   flash and emulated latency against the board.
+   flash and emulated latency against the board, and which limit binds each model.
+5. Round the three models' filters to 4 bits and measure what MicroNets' sub-byte weights buy
+   (flash) and cost (accuracy, cycles).
 
 **Constraints, stated up front** (TFLM runtime overhead reserved as MicroNets measured it,
 4 KB SRAM + 37 KB flash, published (MicroNets, 2021)):
@@ -116,7 +129,7 @@ import pandas as pd
 
 import helpers
 from helpers import data, plots, resources, stats, targets
-from helpers.methods import micronets, micronets_latency
+from helpers.methods import micronets, micronets_int4, micronets_latency
 
 helpers.seed_everything(SEED)
 t_start = time.time()
@@ -148,13 +161,18 @@ samples = {bb: micronets_latency.sample_backbone(bb, N_LATENCY_MODELS, seed=SEED
                                     **({"input_shape": INPUT, "num_classes": CLASSES,
                                         "max_width": MAX_WIDTH} if bb == "dscnn" else {}))
            for bb in LATENCY_BACKBONES}
+c_emu = helpers.run.cpu_seconds()
 study = micronets_latency.latency_study(samples, LATENCY_TARGETS, seed=SEED, store=store)
+emu_cpu_per_model = (helpers.run.cpu_seconds() - c_emu) / max(sum(map(len, samples.values())), 1)
+print(f"emulation cost: {emu_cpu_per_model:.1f} CPU s per model ({len(LATENCY_TARGETS)} targets; "
+      f"0 when every row came from the store)")
 lat_fit = micronets_latency.fit_latency(study)
 print(lat_fit)
 study.table()[["model", "target", "ops", "instructions", "cycles", "latency_ms"]].head(6)
 """),
 ("code", """
-plots.latency_vs_ops(study, lat_fit);
+plots.latency_vs_ops(study, lat_fit)
+plots.latency_residuals(study, lat_fit);
 """),
 ("code", """
 # check: the fit against the published range, and the backbones' throughput per op
@@ -385,6 +403,8 @@ table = pd.DataFrame({lab: {
                                + lat_fit.get("dscnn", TARGETS[lab])["b_ms"],
     "tightest DNAS target (% used)": "{} ({:.0f} %)".format(*max(
         ((k, 100 * found[lab].exact[k] / v) for k, v in TGT[lab].items()), key=lambda kv: kv[1])),
+    "binding board limit (% used)": "{} ({:.0f} %)".format(*micronets.binding_limit(m, LATENCY_MS[lab])),
+    "identity blocks": str([i for i, c in enumerate(found[lab].choices[1:], 1) if c == 0]),
     "fits board (measured)": m["fits"]} for lab, m in measured.items()})
 table
 """),
@@ -406,6 +426,11 @@ for lab, m in measured.items():
           f"{plan_est:,} B ({100 * (plan_est - head) / head:+.1f} %) | ops-fit latency vs emulated {lat_err:+.1f} %")
 ops = [measured[lab]["ops"] for lab in TARGETS]
 print("ops S < M < L:", ops[0] < ops[1] < ops[2], [f"{o / 1e6:.2f}M" for o in ops])
+binding = {lab: micronets.binding_limit(m, LATENCY_MS[lab]) for lab, m in measured.items()}
+for lab, (lim, pct) in binding.items():
+    print(f"{lab}: binding board limit {lim} at {pct:.0f} % of it "
+          f"({'within' if pct >= 85 else 'NOT within'} 15 % of a limit); identity blocks "
+          f"{[i for i, c in enumerate(found[lab].choices[1:], 1) if c == 0] or 'none'}")
 assert all(m["fits"] for m in measured.values())
 """),
 ("code", """
@@ -424,6 +449,42 @@ for l in labs:
 axes[1].set_xlabel("Mops"); axes[1].set_ylabel(f"int8 test accuracy{ON}"); axes[1].set_title("S / M / L");
 """),
 ("md", """
+## Part 6 · 4-bit weights (MicroNets' sub-byte quantisation)
+
+MicroNets deploys some models with 4-bit weights and 8-bit activations. TFLite stores such a
+filter as an `INT4` tensor, two values per byte (element 2i in the low nibble); TFLite-Micro
+runs it by unpacking to int8, so the arithmetic is the int8 one on 16-level weights. Here the
+retrained int8 files are rounded after training, no fine-tune: each output channel of every
+convolution gets the scale `max(max w / 7, −min w / 8)` (the fully connected layer one scale for
+the tensor, which is what TFLM accepts), and its int32 bias is re-quantised to the new scale.
+Our generated C keeps the filter packed in flash and expands 8 weights with one shift, two masks
+and four `SXTB16` (`helpers/engine/csrc/tn_int4.c`).
+"""),
+("code", """
+from helpers.engine import int4
+q, scale = int4.round_to_int4(np.array([[0.31, -0.12, 0.07, -0.40]]), axis=0)   # one channel
+print("16 levels:", q, "scale", scale, "-> packed", [hex(b) for b in int4.pack_int4(q)])
+q4 = micronets_int4.int4_study({lab: m["tflite"] for lab, m in measured.items()}, ds, TARGETS, seed=SEED)
+print(q4)
+q4.table()
+"""),
+("code", """
+# NBVAL_CHECK_OUTPUT
+# check: the emulated 4-bit C equals TFLite-Micro bit for bit, and the files got smaller
+for lab, v in q4.results.items():
+    print(lab, "emulated == TFLM:", v["emulated_bit_exact"],
+          "| .tflite smaller:", v["tflite_bytes_int4"] < v["tflite_bytes_int8"])
+    assert v["emulated_bit_exact"] and v["tflite_bytes_int4"] < v["tflite_bytes_int8"]
+"""),
+("md", """
+Read the accuracy change with its interval (a paired bootstrap over the test clips): post-training
+rounding to 16 levels is a coarse step, and MicroNets trained their 4-bit models quantisation-aware.
+The flash saved is the filters' half; biases stay int32 and the operator tables are unchanged, so
+small models save less than half. The cycles column is the price of unpacking nibbles in our
+kernels; TFLM's reference kernels unpack a filter into an arena scratch buffer instead, so its
+arena head grows by the largest int8 filter (compare the two arena columns), while our packed C
+kernels need no such buffer (the emulated SRAM columns).
+
 **Published, for comparison** (MicroNets 2021, real Speech Commands, CMSIS-NN kernels, real
 boards; not our measurements): KWS-S 95.3 %, 102 KB flash, 53.2 KB SRAM, 16.4 Mops, 0.250 s
 on F446RE; KWS-M 95.8 %, 163 KB, 103.3 KB, 30.6 Mops; KWS-L 96.5 %, 612 KB, 208.8 KB, 129 Mops.
@@ -452,6 +513,19 @@ helpers.record("04-micronets-dnas", {
     "task": TASK, "data_source_synthetic": "SYNTHETIC" in ds.source,
     **fig_r2, **figs,
     "all_fit_boards": all(m["fits"] for m in measured.values()),
+    **{f"{lab.lower()}_binding_limit": b[0] for lab, b in binding.items()},
+    **{f"{lab.lower()}_binding_pct_used": b[1] for lab, b in binding.items()},
+    **{f"{lab.lower()}_identity_blocks": sum(c == 0 for c in found[lab].choices[1:]) for lab in found},
+    **{f"{lab.lower()}_{k}": v[k] for lab, v in q4.results.items()
+       for k in ("test_accuracy_int4", "tflite_bytes_int4", "weights_bytes_int4", "weights_bytes_int8",
+                 "latency_ms_int4", "emu_flash_bytes_int4", "emu_flash_bytes_int8",
+                 "emu_sram_bytes_int4", "arena_head_bytes_int4")},
+    **{f"{lab.lower()}_int4_accuracy_change{s}": v[f"accuracy_change{s}"] for lab, v in q4.results.items()
+       for s in ("", "_low", "_high")},
+    **{f"{lab.lower()}_int4_flash_saving_pct": 100 * (1 - v["tflite_bytes_int4"] / v["tflite_bytes_int8"])
+       for lab, v in q4.results.items()},
+    "int4_emulated_bit_exact": all(v["emulated_bit_exact"] for v in q4.results.values()),
+    "latency_emulation_cpu_seconds_per_model": emu_cpu_per_model,
     "ops_s_lt_m_lt_l": bool(ops[0] < ops[1] < ops[2]),
     "latency_models_per_backbone": N_LATENCY_MODELS, "resource_scale": RESOURCE_SCALE,
     "search_cpu_minutes": search_cpu / 60,            # hand-off key read by 07-comparison
