@@ -46,13 +46,15 @@ Taught in 00-overview (what peak SRAM, flash and MACs mean) and 06-deployment
 """
 from __future__ import annotations
 
-from helpers.resources.flash import CONVERTER_METADATA, FLASH_FIXED_OVERHEAD, OP_VERSIONS, flash_bytes
+from helpers.resources.flash import (CONVERTER_METADATA, FILE_PARTS, FLASH_FIXED_OVERHEAD, NOT_ON_DEVICE,
+                                     OP_VERSIONS, device_image, flash_bytes, flash_file_breakdown)
 from helpers.resources.graph import (ALIGN, KERNELS_ASSUMED, PLANS, Graph, Node, Tensor,
                                      graph_from_layers, graph_from_tflite, kernel_scratch, op_macs)
-from helpers.resources.planners import MemoryPlan, plan, plan_tflite, timeline
+from helpers.resources.planners import MemoryPlan, plan, plan_tflite, timeline, verify_plan
 from helpers.resources.profile import Profile, profile
 
 __all__ = ["Tensor", "Node", "Graph", "MemoryPlan", "Profile", "PLANS", "KERNELS_ASSUMED",
            "ALIGN", "graph_from_tflite", "graph_from_layers", "plan", "plan_tflite",
            "timeline", "profile", "flash_bytes", "FLASH_FIXED_OVERHEAD", "CONVERTER_METADATA",
-           "OP_VERSIONS", "kernel_scratch", "op_macs"]
+           "OP_VERSIONS", "kernel_scratch", "op_macs", "verify_plan", "flash_file_breakdown",
+           "device_image", "FILE_PARTS", "NOT_ON_DEVICE"]
