@@ -329,7 +329,8 @@ def build(tflite_bytes, target="stm32f746zg", plan: str = "inplace", kernels: st
         d = Path(tempfile.mkdtemp(prefix=f"{key}-", dir=_cache_dir()))
     c_file = d / "model.c"
     c_file.write_text(gen.source)
-    srcs = [c_file, CSRC / "tn_kernels.c"] + ([CSRC / "tn_kernels_dsp.c"] if kernels == "dsp" else [])
+    srcs = [c_file, CSRC / "tn_kernels.c", CSRC / "tn_kernels_ext.c"] + (
+        [CSRC / "tn_kernels_dsp.c"] if kernels == "dsp" else [])
     elf = compile_c(srcs, t, d, opt=opt, stack_reserve=stack_reserve, name="model")
     return Build(elf=str(elf), c_file=str(c_file), target=t.name, core=t.core,
                  clock_hz=t.clock_hz, sram_bytes=t.sram_bytes, flash_bytes_total=t.flash_bytes,
@@ -413,17 +414,20 @@ def run(model, x, target="stm32f746zg", plan: str = "inplace", kernels: str = "d
                                                       kernels=kernels)
     g = b.generated
     x = np.asarray(x)
-    if x.dtype != np.int8:
-        raise ValueError(f"x must be int8 (quantise with the model's input scale and zero "
-                         f"point first), got {x.dtype}")
-    if x.size != g.input_bytes:
+    in_dt = np.dtype(g.input_dtype)
+    if in_dt == np.float32 and np.issubdtype(x.dtype, np.floating):
+        x = x.astype(np.float32)
+    elif x.dtype != in_dt:
+        raise ValueError(f"x must be {in_dt} (the model input's type; for int8 quantise with "
+                         f"the model's input scale and zero point first), got {x.dtype}")
+    if x.nbytes != g.input_bytes:
         raise ValueError(f"x has {x.size} values; the model input {g.input_shape} needs "
-                         f"{g.input_bytes}")
+                         f"{g.input_bytes // in_dt.itemsize}")
     img = read_elf(b.elf)
     arena = img.sym("tn_arena")
-    r = run_elf(b.elf, b._t(), writes={arena + g.input_offset: x.astype(np.int8).tobytes()},
+    r = run_elf(b.elf, b._t(), writes={arena + g.input_offset: x.tobytes()},
                 reads={"out": (arena + g.output_offset, g.output_bytes)}, timeout_s=timeout_s)
-    out = np.frombuffer(r.memory["out"], np.int8).reshape(g.output_shape).copy()
+    out = np.frombuffer(r.memory["out"], np.dtype(g.output_dtype)).reshape(g.output_shape).copy()
     segs = {s["id"]: s for s in r.segments if s["id"] is not None}
     per_op = []
     macs = 0

@@ -6,7 +6,8 @@ int32 multipliers and shifts, activation ranges); the Python kernels and the C c
 execute the model inside one explicit arena (a NumPy byte array) laid out by a named memory
 plan from :mod:`helpers.resources`; every tensor lives at its planned byte offset, so
 equality with TFLite proves the plan correct, not only small. May import:
-:mod:`helpers.tflite_io`, :mod:`helpers.resources`, :mod:`helpers.engine.kernels`.
+:mod:`helpers.tflite_io`, :mod:`helpers.resources`, :mod:`helpers.engine.kernels`,
+:mod:`helpers.engine.kernels_ext` (the float I/O wrapper, folded shape ops, PAD, MUL, ...).
 """
 from __future__ import annotations
 
@@ -19,6 +20,7 @@ from helpers.engine.kernels import (ROUNDING, SUPPORTED_OPS, UnsupportedOpError,
                                     activation_range, add, average_pool, conv2d,
                                     depthwise_conv2d, fully_connected, max_pool, mean,
                                     mean_multiplier, quantize_multiplier, softmax, softmax_params)
+from helpers.engine import kernels_ext
 
 __all__ = ["OpSpec", "prepare", "Interpreter", "KernelRun", "run"]
 
@@ -70,12 +72,17 @@ def prepare(tflite_bytes, rounding: str | None = None) -> list:
     m = tflite_io.require_int8(tflite_bytes, "helpers.engine.interpreter (the int8 kernels)")
     T = m.tensors
     specs = []
+    folded = {}
     for op in m.ops:
         k = op.opcode
         o = op.options
+        if k in kernels_ext.EXT_OPS:
+            specs.append(OpSpec(index=op.index, kind=k, y=op.outputs[0],
+                                **kernels_ext.prepare_op(op, m, folded, rounding)))
+            continue
         if k not in SUPPORTED_OPS:
             raise UnsupportedOpError(f"operator {op.index} is {k}; supported ops are "
-                                     f"{list(SUPPORTED_OPS)}")
+                                     f"{list(SUPPORTED_OPS) + list(kernels_ext.EXT_OPS)}")
         tin = T[op.inputs[0]]
         tout = T[op.outputs[0]]
         if tin.dtype != np.int8 or tout.dtype != np.int8:
@@ -263,6 +270,8 @@ def _apply(spec: OpSpec, xs: list, rounding=None):
         return np.asarray(xs[0]).max(axis=(0, 1)).astype(np.int8)
     if k == "RESHAPE":
         return np.asarray(xs[0])
+    if k in kernels_ext.EXT_OPS:
+        return kernels_ext.apply(k, spec.params, spec.consts, xs, rounding)
     if k == "SOFTMAX":
         return softmax(xs[0], input_beta_multiplier=p["beta_mult"],
                        input_beta_left_shift=p["beta_shift"], diff_min=p["diff_min"],
@@ -364,15 +373,18 @@ class Interpreter:
     def _view(self, t):
         off = int(self.plan.offsets[t])
         n = self.model.tensors[t].nbytes
-        return self.arena[off:off + n].view(np.int8)
+        return self.arena[off:off + n].view(self.model.tensors[t].dtype)
 
     def invoke(self, x, check_live: bool = True) -> KernelRun:
         """Run one inference on int8 input ``x`` (shape of the model input, batch optional)."""
         tin = self.model.tensors[self.model.inputs[0]]
         x = np.asarray(x)
-        if x.dtype != np.int8:
-            raise ValueError(f"x must be int8 (quantise first with the input scale "
-                             f"{tin.scale[:1]} and zero point {tin.zero_point[:1]}), got {x.dtype}")
+        if tin.dtype == np.float32 and np.issubdtype(x.dtype, np.floating):
+            x = x.astype(np.float32)
+        elif x.dtype != tin.dtype:
+            raise ValueError(f"x must be {tin.dtype} (the model input's type; for int8 quantise "
+                             f"first with the input scale {tin.scale[:1]} and zero point "
+                             f"{tin.zero_point[:1]}), got {x.dtype}")
         if x.size != int(np.prod(tin.shape)):
             raise ValueError(f"x has {x.size} elements, the model input {tin.shape} needs "
                              f"{int(np.prod(tin.shape))}")
@@ -404,7 +416,7 @@ class Interpreter:
                                          f"in-place safe")
                 xs = [self._view(t).reshape(shp) for t, shp in zip(s.x, s.in_shapes)]
                 y = _apply(s, xs, self.rounding)
-                self._view(s.y)[:] = np.asarray(y, np.int8).ravel()
+                self._view(s.y)[:] = np.asarray(y).ravel()
             else:
                 self._depthwise_inplace(s)
             per_op.append({"op": oi, "kind": s.kind, "out_offset": out_off, "out_bytes": out_n,

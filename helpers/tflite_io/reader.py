@@ -673,11 +673,18 @@ def require_int8(model, what: str = "this function") -> TFLiteModel:
     the message (e.g. ``"helpers.resources.profile"``). Raises
     :class:`TFLiteNotInt8Error` when any tensor is floating point (a float model:
     its weights would be counted as 4-byte "biases" and its activations as int8),
+    except the activations of the float I/O wrapper the plain converter adds (the
+    float input of a QUANTIZE, the float output of a DEQUANTIZE; 4 bytes each),
     and :class:`TFLiteFormatError` when :func:`check_operators` finds an operator
     the int8 planners and kernels cannot handle. Returns the parsed model. Taught in 06-deployment.
     """
     m = check_operators(model)
-    floats = [t for t in m.tensors if t.type_name in _FLOAT_TYPES]
+    # the float I/O wrapper of the plain converter (a float input QUANTIZEd, a float output
+    # DEQUANTIZEd) is int8 inside: its float activations are allowed
+    wrap = {t for op in m.ops if op.opcode == "QUANTIZE" for t in op.inputs[:1]}
+    wrap |= {t for op in m.ops if op.opcode == "DEQUANTIZE" for t in op.outputs[:1]}
+    floats = [t for t in m.tensors if t.type_name in _FLOAT_TYPES
+              and not (t.index in wrap and not t.is_constant)]
     if floats:
         kinds = sorted({t.type_name for t in floats})
         consts = sum(t.is_constant for t in floats)
