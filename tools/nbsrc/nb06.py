@@ -404,6 +404,42 @@ summary = pd.DataFrame([
 ]).set_index("figure")
 summary
 """),
+("md", """
+## Part 9 · Bring your own model
+
+Everything above also works on a `.tflite` you bring from elsewhere (any int8 model, also with
+the converter's float input/output wrapper). The profiler command answers the first question
+about it, *does it fit my board?*, without a board:
+
+```bash
+python -m helpers.profile my_model.tflite --target stm32f746zg [--emulate] [--csv layers.csv] [--json report.json]
+```
+
+Here the "reader's model" is TFLite-Micro's `micro_speech` example at its published shape
+(`helpers.deploy.zoo`, random weights) written to a file. Peak SRAM is TFLite-Micro's arena head
+(`tflm` plan, measured equal below); flash is the file, every byte attributed, beside the
+deployable image a device needs (no tensor names, min/max arrays, metadata, signature defs).
+"""),
+("code", """
+from helpers import profile as profiler
+from helpers.deploy import zoo
+
+byom_path = helpers.run.run_dir() / "06-deployment.byom.tflite"
+byom_path.write_bytes(zoo.build("micro-speech", io="int8", seed=SEED))  # the file the reader brings
+byom = profiler.profile_model(byom_path, target=target.name)
+print(byom.summary())
+byom.table()
+"""),
+("code", """
+# NBVAL_CHECK_OUTPUT
+byom_bytes = byom_path.read_bytes()
+byom_graph = resources.graph_from_tflite(byom_bytes)
+byom_head = deploy.measure_arena(byom_bytes).head
+print("peak SRAM estimate == TFLite-Micro measured arena head:", byom.sram_bytes == byom_head)
+print("flash parts add up to the file size:", sum(byom.profile.flash[p] for p in resources.FILE_PARTS) == len(byom_bytes))
+print("every plan is a verified layout:", all(resources.verify_plan(byom_graph, resources.plan(byom_graph, p))["end"] > 0
+                                              for p in resources.PLANS))
+"""),
 ("code", """
 if kind == "reference":
     helpers.save_model("06-deployment", tfl, label=spec[0].replace(".", "_"))
