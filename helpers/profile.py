@@ -25,6 +25,8 @@ from pathlib import Path
 import numpy as np
 
 from helpers import resources, targets, tflite_io
+from helpers.engine import emulator
+from helpers.engine.kernels import UnsupportedOpError
 
 __all__ = ["ModelReport", "profile_model", "main", "ProfileInputError"]
 
@@ -176,8 +178,6 @@ def profile_model(model, target: str = "stm32f746zg", plan: str = "tflm", reserv
 
 
 def _emulate(b: bytes, t, plan: str, kernels: str, seed: int):
-    from helpers.engine import emulator
-    from helpers.engine.kernels import UnsupportedOpError
     m = tflite_io.read(b)
     tin = m.tensors[m.inputs[0]]
     rng = np.random.default_rng(seed)
