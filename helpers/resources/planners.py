@@ -193,9 +193,10 @@ def _lifetimes(g: Graph, order: list, alias: dict | None = None):
 
 
 def _layout(g: Graph, order: list, name: str, alias: dict | None = None,
-            extra_scratch: dict | None = None, strategy=None) -> MemoryPlan:
-    """Placement of the graph in ``order``: TFLM's greedy (``strategy=None``) or
-    ``("pingpong", target)`` (see :func:`_pingpong`)."""
+            extra_scratch: dict | None = None, bound: int | None = None) -> MemoryPlan:
+    """Placement of the graph in ``order``: TFLM's greedy; with ``bound`` also two-ended
+    placements (:func:`_pingpong`) at targets from ``bound`` up to the greedy end, keeping
+    the smallest layout (stops as soon as one reaches ``bound``)."""
     alias = alias or {}
     first, last = _lifetimes(g, order, alias)
     pos = {oi: p for p, oi in enumerate(order)}
@@ -212,10 +213,17 @@ def _layout(g: Graph, order: list, name: str, alias: dict | None = None,
             sizes.append(_align(b))
             f.append(pos[oi] + 1)
             l_.append(pos[oi] + 1)
-    if strategy is None:
-        offsets, arena = _greedy(sizes, f, l_)
-    else:
-        offsets, arena = _pingpong(sizes, f, l_, strategy[1])
+    offsets, arena = _greedy(sizes, f, l_)
+    if bound is not None and arena > bound:
+        greedy_end = arena
+        for k in range(4):
+            target = bound + (greedy_end - bound) * k // 4
+            target -= target % ALIGN
+            o2, a2 = _pingpong(sizes, f, l_, target)
+            if a2 < arena:
+                offsets, arena = o2, a2
+            if arena <= bound:
+                break
     off = {t: offsets[i] for i, t in enumerate(tids)}
     sz = {t: sizes[i] for i, t in enumerate(tids)}
     for a in alias:
@@ -396,10 +404,12 @@ def plan(g: Graph, name: str = "tflm") -> MemoryPlan:
     p.live_bytes = live
     p.inplace_ops = inplace
     # the plain reordered layout is an in-place plan with no op in place: never worse
-    r = globals()["plan"](g, "reordered")
-    if r.peak_sram_bytes < p.peak_sram_bytes:
-        r.name, r.inplace_ops = "inplace", []
-        p = r
+    # (not needed when the in-place layout reaches its bound, which no layout beats)
+    if p.peak_sram_bytes > peak:
+        r = globals()["plan"](g, "reordered")
+        if r.peak_sram_bytes < p.peak_sram_bytes:
+            r.name, r.inplace_ops = "inplace", []
+            p = r
     p.lower_bound_bytes = min(peak, p.peak_sram_bytes)
     return p
 
@@ -410,15 +420,11 @@ def _best_layout(g: Graph, orders: list, name: str, bound: int, alias=None,
     targets from ``bound`` up, for each order in ``orders``."""
     best = None
     for order in orders:
-        cands = [_layout(g, order, name, alias, extra_scratch)]
-        greedy_end = cands[0].peak_sram_bytes
-        for k in range(4):
-            target = bound + (greedy_end - bound) * k // 4
-            target -= target % ALIGN
-            cands.append(_layout(g, order, name, alias, extra_scratch, ("pingpong", target)))
-        for c in cands:
-            if best is None or c.peak_sram_bytes < best.peak_sram_bytes:
-                best = c
+        c = _layout(g, order, name, alias, extra_scratch, bound=bound)
+        if best is None or c.peak_sram_bytes < best.peak_sram_bytes:
+            best = c
+        if best.peak_sram_bytes <= bound:
+            break
     return best
 
 
