@@ -77,3 +77,29 @@ def test_every_zoo_model_builds_and_runs_in_tflm(name, io):
     it.invoke()
     y = np.array(it.get_output(0))
     assert y.shape == tuple(tout.shape)
+
+
+@pytest.mark.parametrize("name", FAST)
+@pytest.mark.parametrize("io", zoo.IOS)
+def test_fast_zoo_models_bit_exact_in_python(name, io):
+    row = zoo.check(name, io=io, emulate=False)
+    assert row["runs_python"] and row["bit_exact_python"], row
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name", zoo.NAMES)
+@pytest.mark.parametrize("io", zoo.IOS)
+def test_every_zoo_model_bit_exact_in_python_and_emulated_c(name, io):
+    row = zoo.check(name, io=io, emulate=True)
+    assert row["bit_exact_python"] and row["bit_exact_emulated"], row
+    assert 1e5 < row["cycles"] < 1e9
+
+
+@pytest.mark.parametrize("name,io", [("micro-speech", "float"), ("micro-speech", "int8")] +
+                         [pytest.param(n, io, marks=pytest.mark.slow) for n in zoo.NAMES
+                          for io in zoo.IOS if n != "micro-speech"])
+def test_zoo_arena_estimate_equals_tflm(name, io):
+    from helpers import resources
+    from helpers.deploy import measure_arena
+    b = zoo.build(name, io=io, seed=0)
+    assert measure_arena(b, isolate=False).head == resources.plan_tflite(b, "tflm").peak_sram_bytes

@@ -128,6 +128,38 @@ def _interpreter(tflite_bytes: bytes, arena_size: int):
     return it
 
 
+#: Largest arena the grow-and-retry of :func:`_interpreter_fit` tries.
+_MAX_ARENA_BYTES = 256 << 20
+
+
+def _interpreter_fit(tflite_bytes: bytes, arena_size: int = DEFAULT_ARENA_BYTES):
+    """An interpreter whose arena fits the model: ``arena_size`` first, then 4x larger up to
+    256 MiB while TFLM fails to prepare it (a too small arena shows as "Failed to resize
+    buffer", "Failed to allocate tail memory" or "Too many buffers"); the error of the
+    largest arena is raised if none works."""
+    size = int(arena_size)
+    while True:
+        try:
+            return _interpreter(tflite_bytes, size)
+        except TFLMError as e:
+            if size >= _MAX_ARENA_BYTES:
+                raise TFLMError(f"{e} (arena grown up to {size} B)") from e
+            size = min(size * 4, _MAX_ARENA_BYTES)
+
+
+def _model_input(parsed, x, what: str = "x") -> np.ndarray:
+    """``x`` as the model input's type: float32 for a float-input model (fed as is), int8
+    for an int8 one (floats quantised with the input scale / zero point)."""
+    tin = parsed.tensors[parsed.inputs[0]]
+    x = np.asarray(x)
+    if tin.dtype == np.float32:
+        if not np.issubdtype(x.dtype, np.floating):
+            raise ValueError(f"{what}: this model has a float32 input (the converter's float "
+                             f"I/O wrapper); pass float samples, got {x.dtype}")
+        return x.astype(np.float32)
+    return x if x.dtype == np.int8 else quantize_input(parsed, x)
+
+
 def _parse_report(text: str, model_bytes: int) -> ArenaReport:
     vals = {k: int(v) for k, v in _ALLOC_RE.findall(text)}
     if not {"total", "head", "tail"} <= vals.keys():
@@ -207,8 +239,11 @@ def tflm_predict(tflite_bytes, x, dequantize: bool = True, arena_size: int = DEF
     """Run the deployed int8 model on ``x`` with the TFLite-Micro interpreter.
 
     ``x``: float samples ``(N, *input_shape)`` (quantised with the model's input
-    scale / zero point) or already-int8 samples. Returns the outputs, one row per
-    sample: dequantised floats (``dequantize=True``) or the raw int8 values.
+    scale / zero point) or already-int8 samples; a model with a float input (the plain
+    converter's float I/O wrapper) is fed the float samples as they are. Returns the
+    outputs, one row per sample: dequantised floats (``dequantize=True``) or the raw int8
+    values (a float-output model: its float outputs). The arena grows (4x, up to
+    256 MiB) when ``arena_size`` is too small.
     Use ``argmax`` of the result for the accuracy of what ships.
 
     Taught in 06-deployment.
@@ -224,8 +259,8 @@ def tflm_predict(tflite_bytes, x, dequantize: bool = True, arena_size: int = DEF
     if tuple(x.shape[1:]) != shape:
         raise ValueError(f"x: expected samples of shape {shape} (array (N, *shape)), "
                          f"got {x.shape}")
-    xq = x if x.dtype == np.int8 else quantize_input(parsed, x)
-    it = _interpreter(bytes(tflite_bytes), arena_size)
+    xq = _model_input(parsed, x)
+    it = _interpreter_fit(bytes(tflite_bytes), arena_size)
     outs = []
     rng = range(xq.shape[0])
     if progress:
@@ -236,20 +271,23 @@ def tflm_predict(tflite_bytes, x, dequantize: bool = True, arena_size: int = DEF
         it.invoke()
         outs.append(np.array(it.get_output(0)).reshape(-1))
     y = np.stack(outs) if outs else np.zeros((0,) + tuple(tout.shape[1:]))
-    if dequantize and tout.scale.size:
+    if dequantize and tout.scale.size and tout.dtype == np.int8:
         y = (y.astype(np.float32) - float(tout.zero_point[0])) * float(tout.scale[0])
     return y
+
+
 def reference_outputs(tflite_bytes, x, engine: str = "tflite") -> np.ndarray:
-    """int8 output of an official interpreter on int8 ``x``: ``engine="tflite"``
-    (tf.lite.Interpreter with the reference kernels, no delegate), ``"tflite-default"``
-    (tf.lite.Interpreter as built, XNNPACK included) or ``"tflm"`` (tflite-micro).
+    """Output of an official interpreter on ``x`` of the model input's type (int8, or
+    float32 for a float-I/O model): ``engine="tflite"`` (tf.lite.Interpreter with the
+    reference kernels, no delegate), ``"tflite-default"`` (tf.lite.Interpreter as built,
+    XNNPACK included) or ``"tflm"`` (tflite-micro, arena grown until the model fits).
     Taught in 06-deployment."""
-    x = np.asarray(x, np.int8)
+    m = tflite_io.read(tflite_bytes)
+    tin = m.tensors[m.inputs[0]]
+    x = np.asarray(x, np.float32 if tin.dtype == np.float32 else np.int8)
     if engine == "tflm":
-        from tflite_micro.python.tflite_micro import runtime
-        it = runtime.Interpreter.from_bytes(bytes(tflite_bytes))
-        m = tflite_io.read(tflite_bytes)
-        it.set_input(x.reshape(m.tensors[m.inputs[0]].shape), 0)
+        it = _interpreter_fit(bytes(tflite_bytes))
+        it.set_input(x.reshape(tin.shape), 0)
         it.invoke()
         return np.array(it.get_output(0))
     if engine in ("tflite", "tflite-default"):

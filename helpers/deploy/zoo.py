@@ -13,7 +13,11 @@ function of (name, io, seed, TensorFlow version); they are cached on disk under 
 package's temp cache (``<tmp>/tinynas-zoo``). The weights are random, not trained: these
 models test op coverage, resources and bit-exactness, not accuracy.
 
-TensorFlow is imported lazily. May import: :mod:`helpers.tflite_io`, :mod:`helpers.deploy.convert`.
+:func:`check` runs one model in our Python interpreter, TFLite-Micro and (optionally) the
+emulated C and says what runs and what is bit-exact.
+
+TensorFlow is imported lazily. May import: :mod:`helpers.tflite_io`, :mod:`helpers.engine`,
+:mod:`helpers.deploy.convert`, :mod:`helpers.deploy.tflm`.
 """
 from __future__ import annotations
 
@@ -26,8 +30,10 @@ import numpy as np
 
 from helpers import tflite_io
 from helpers.deploy.convert import _quiet_fds
+from helpers.deploy.tflm import reference_outputs
+from helpers.engine import emulator, interpreter
 
-__all__ = ["NAMES", "DESCRIPTIONS", "IOS", "build", "input_shape", "cache_dir", "calibration"]
+__all__ = ["NAMES", "DESCRIPTIONS", "IOS", "build", "input_shape", "cache_dir", "calibration", "convert", "check"]
 
 #: Model name -> what it is (architecture and source of the published shape).
 DESCRIPTIONS = {
@@ -177,14 +183,34 @@ def calibration(name: str, seed: int = 0, n: int = 8) -> np.ndarray:
 
 # ----------------------------------------------------------------------------- conversion
 
-def _convert(model, rep: np.ndarray, io: str) -> bytes:
+def convert(model, rep: np.ndarray, io: str = "int8", fast: bool = False) -> bytes:
+    """Convert a Keras ``model`` the way users do: ``TFLiteConverter.from_keras_model``
+    (dynamic batch), int8 internals calibrated on ``rep`` (``(N, *shape)`` floats), int8 or
+    float (``io``) input and output; names stripped. ``fast=True`` converts the same traced
+    graph (dynamic batch, frozen weights) with ``from_concrete_functions``, skipping the
+    SavedModel export (for tests). Taught in 06-deployment."""
+    if io not in IOS:
+        raise ValueError(f"io={io!r}: allowed {list(IOS)}")
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     import tensorflow as tf
+    rep = np.asarray(rep, np.float32)
 
     def gen():
         for i in range(rep.shape[0]):
             yield [rep[i:i + 1]]
 
-    conv = tf.lite.TFLiteConverter.from_keras_model(model)
+    if fast:
+        # the graph from_keras_model converts (dynamic batch, frozen weights) without its
+        # SavedModel export: same operators, a few times faster
+        from tensorflow.python.framework.convert_to_constants import (
+            convert_variables_to_constants_v2)
+        spec = tf.TensorSpec((None,) + tuple(int(d) for d in model.inputs[0].shape[1:]),
+                             tf.float32)
+        fn = tf.function(lambda x: model(x, training=False))
+        frozen = convert_variables_to_constants_v2(fn.get_concrete_function(spec))
+        conv = tf.lite.TFLiteConverter.from_concrete_functions([frozen])
+    else:
+        conv = tf.lite.TFLiteConverter.from_keras_model(model)
     conv.optimizations = [tf.lite.Optimize.DEFAULT]
     conv.representative_dataset = gen
     conv.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]
@@ -237,9 +263,44 @@ def build(name: str, io: str = "int8", seed: int = 0, cache: bool = True) -> byt
             pass
     model = _keras_model(name)
     _seed_weights(model, int(seed))
-    b = _convert(model, calibration(name, int(seed)), io)
+    b = convert(model, calibration(name, int(seed)), io)
     if cache:
         tmp = path.with_suffix(f".{os.getpid()}.tmp")
         tmp.write_bytes(b)
         os.replace(tmp, path)
     return b
+
+
+def check(name: str, io: str = "int8", seed: int = 0, emulate: bool = True,
+          target: str = "stm32f746zg") -> dict:
+    """Run zoo model ``name`` on one seeded input in TFLite-Micro, in
+    :func:`helpers.engine.interpreter.run` (``tflm`` plan) and, with ``emulate``, in the
+    emulated C (:func:`helpers.engine.emulator.run`, ``inplace`` plan, DSP kernels, on
+    ``target``). Returns a flat dict: ``runs_python``, ``bit_exact_python``, ``emulated``,
+    ``bit_exact_emulated``, ``cycles`` (estimated, None when not emulated), ``error`` (the
+    first failure, "" when none). Taught in 06-deployment."""
+    b = build(name, io=io, seed=seed)
+    m = tflite_io.read(b)
+    tin = m.tensors[m.inputs[0]]
+    rng = np.random.default_rng([int(seed), 2])
+    x = rng.standard_normal(tuple(tin.shape)).astype(np.float32)
+    if tin.dtype == np.int8:
+        x = np.clip(np.round(x / tin.scale[0]) + tin.zero_point[0], -128, 127).astype(np.int8)
+    ref = reference_outputs(b, x, engine="tflm")
+    row = {"model": name, "io": io, "runs_python": False, "bit_exact_python": False,
+           "emulated": False, "bit_exact_emulated": False, "cycles": None, "error": ""}
+    try:
+        y = interpreter.run(b, x).output
+        row["runs_python"] = True
+        row["bit_exact_python"] = bool(np.array_equal(y.reshape(ref.shape), ref))
+    except Exception as e:  # reported, not raised: this is a coverage check
+        row["error"] = f"python: {type(e).__name__}: {e}"
+    if emulate:
+        try:
+            r = emulator.run(b, x, target=target)
+            row["emulated"] = True
+            row["bit_exact_emulated"] = bool(np.array_equal(r.output.reshape(ref.shape), ref))
+            row["cycles"] = float(r.cycles)
+        except Exception as e:
+            row["error"] = row["error"] or f"emulator: {type(e).__name__}: {e}"
+    return row

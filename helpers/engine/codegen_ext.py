@@ -62,6 +62,9 @@ def emit(s, pre: str, off, nbytes) -> tuple:
             return ([_arr("int32_t", f"{pre}_thr", [_int32(v) for v in p["thr"]])],
                     f"tn_quantize_f32_s8({n}, {pre}_thr, (const int32_t *)({x0}), {y});")
         return ([_arr("int8_t", f"{pre}_lut", p["lut"])], f"tn_lut_s8({n}, {pre}_lut, {x0}, {y});")
+    if k in X.UNARY_OPS:
+        n = int(np.prod(s.out_shape))
+        return ([_arr("int8_t", f"{pre}_lut", p["lut"])], f"tn_lut_s8({n}, {pre}_lut, {x0}, {y});")
     if k == "DEQUANTIZE":
         n = int(np.prod(s.out_shape))
         return ([_arr("int32_t", f"{pre}_tab", [_int32(v) for v in p["table_bits"]])],

@@ -10,6 +10,8 @@ Taught in 06-deployment ("bring your own model"). Operators (:data:`EXT_OPS`):
 * ``PAD`` / ``PADV2`` (constant padding with the output zero point or the given value),
   ``CONCATENATION`` (equal quantisation, a copy as in TFLM's int8 kernel), ``MUL``
   (``MultiplyByQuantizedMultiplier((a - za) (b - zb))`` with numpy broadcasting);
+* ``LOGISTIC`` and ``TANH`` (gemmlowp fixed-point ``logistic`` / ``tanh`` on a Q4.27 input,
+  as ``reference_integer_ops``), ``HARD_SWISH`` (TFLite's int16 fixed-point ``HardSwish``);
 * ``SHAPE``, ``STRIDED_SLICE``, ``PACK`` on shape tensors: **evaluated at prepare time**
   (constant folding: shapes are static at batch 1); the op then only stores its folded
   value in the arena. A ``STRIDED_SLICE`` / ``PACK`` of activations is refused.
@@ -27,15 +29,18 @@ from __future__ import annotations
 
 import numpy as np
 
-from helpers.engine.kernels import (UnsupportedOpError, activation_range,
+from helpers.engine.kernels import (INT32_MAX, UnsupportedOpError, _exp_on_negative_values,
+                                    _rdbpot_v, _sat_left_shift, _srdhm_v, activation_range,
                                     multiply_by_quantized_multiplier, quantize_multiplier)
 
-__all__ = ["EXT_OPS", "FOLDED_OPS", "prepare_op", "apply", "float_key", "quantize_float",
+__all__ = ["EXT_OPS", "FOLDED_OPS", "UNARY_OPS", "unary", "unary_params", "prepare_op", "apply", "float_key", "quantize_float",
            "dequantize"]
 
 #: Operators this module prepares (in addition to those of :mod:`helpers.engine.kernels`).
 EXT_OPS = ("QUANTIZE", "DEQUANTIZE", "PAD", "PADV2", "CONCATENATION", "MUL", "SHAPE",
-           "STRIDED_SLICE", "PACK")
+           "STRIDED_SLICE", "PACK", "LOGISTIC", "TANH", "HARD_SWISH")
+#: Elementwise int8 -> int8 operators computed by :func:`unary` (a lookup table in C).
+UNARY_OPS = ("LOGISTIC", "TANH", "HARD_SWISH")
 #: Operators evaluated at prepare time (their output is a constant of the model).
 FOLDED_OPS = ("SHAPE", "STRIDED_SLICE", "PACK")
 
@@ -92,6 +97,122 @@ def _quantize_thresholds(scale: float, zp: int) -> np.ndarray:
     first = quantize_float(_key_to_float(lo), scale, zp).astype(np.int64) >= levels
     thr = np.where(first, lo, hi)
     return np.where(reach, thr, 0x7FFFFFFF).astype(np.int64)
+
+
+# ----------------------------------------------------------------------------- LOGISTIC, TANH
+
+def _one_over_one_plus_x(a):
+    """gemmlowp one_over_one_plus_x_for_x_in_0_1 (Q0.31 -> Q0.31); ``(1 - x) / (1 + x)``
+    variant below."""
+    return _sat_left_shift(_nr_reciprocal(a), 1)
+
+
+def _nr_reciprocal(a):
+    a = np.asarray(a, np.int64)
+    s = a + INT32_MAX                                   # RoundingHalfSum(a, One) in Q0.31
+    half = np.where(s >= 0, (s + 1) >> 1, -((-s + 1) >> 1))
+    x = 1515870810 + _srdhm_v(half, -1010580540)        # 48/17 - 32/17 d, Q2.29
+    for _ in range(3):
+        x = x + _sat_left_shift(_srdhm_v(x, (1 << 29) - _srdhm_v(half, x)), 2)
+    return x                                            # 1 / (2 half), Q2.29
+
+
+def _input_radius(left_shift: int, integer_bits: int = 4) -> int:
+    v = 1.0 * ((1 << integer_bits) - 1) * (1 << (31 - integer_bits)) / (1 << left_shift)
+    return int(np.floor(v))
+
+
+def _q4_params(scale: float):
+    import math
+    q, left = math.frexp(float(np.float32(scale)) * float(1 << 27))
+    mult = int(math.copysign(math.floor(abs(q * (1 << 31)) + 0.5), q))
+    return mult, left, _input_radius(left)
+
+
+def unary_params(kind: str, si: float, zi: int, so: float, zo: int, where: str = "",
+                 rounding: str | None = None) -> dict:
+    """Prepare-time integer parameters of ``LOGISTIC`` / ``TANH`` / ``HARD_SWISH`` (TFLM's
+    Prepare). Raises :class:`UnsupportedOpError` for output quantisations TFLM rejects.
+    Taught in 06-deployment."""
+    if kind == "LOGISTIC":
+        if zo != -128 or abs(so - 1 / 256) > 1e-12:
+            raise UnsupportedOpError(f"{where}: int8 LOGISTIC needs output scale 1/256, zp -128")
+        m, left, radius = _q4_params(si)
+        return {"in_zp": zi, "mult": m, "shift": left, "radius": radius}
+    if kind == "TANH":
+        if zo != 0 or abs(so - 1 / 128) > 1e-12:
+            raise UnsupportedOpError(f"{where}: int8 TANH needs output scale 1/128, zp 0")
+        m, left, radius = _q4_params(si)
+        return {"in_zp": zi, "mult": m, "shift": left, "radius": radius}
+    if kind == "HARD_SWISH":
+        hires = np.float32(1.0 / 128.0) * np.float32(si)
+        om, oe = quantize_multiplier(float(hires / np.float32(so)), rounding)
+        rm, re_ = quantize_multiplier(float(hires / np.float32(3.0 / 32768.0)), rounding)
+        if oe > 0:
+            raise UnsupportedOpError(f"{where}: HARD_SWISH output multiplier exponent {oe} > 0")
+        d16 = lambda v: 32767 if v >= INT32_MAX - (1 << 15) else (v + (1 << 15)) >> 16  # noqa
+        return {"in_zp": zi, "out_zp": zo, "out_mult16": d16(om), "out_exp": oe,
+                "relu_mult16": d16(rm), "relu_exp": re_}
+    raise UnsupportedOpError(f"{where}: {kind} is not an elementwise operator here")
+
+
+def _srdhm16(a, b):
+    a, b = np.asarray(a, np.int64), np.asarray(b, np.int64)
+    ab = a * b
+    nudge = np.where(ab >= 0, 1 << 14, 1 - (1 << 14))
+    r = ab + nudge
+    q = np.where(r >= 0, r >> 15, -((-r) >> 15))
+    return np.where((a == -32768) & (b == -32768), 32767, q)
+
+
+def _sdhm16(a, b):                                   # rounding toward zero
+    ab = np.asarray(a, np.int64) * np.asarray(b, np.int64)
+    q = np.where(ab >= 0, ab >> 15, -((-ab) >> 15))
+    return np.where((np.asarray(a) == -32768) & (np.asarray(b) == -32768), 32767, q)
+
+
+def _sat16(v):
+    return np.clip(v, -32768, 32767)
+
+
+def unary(kind: str, x, params: dict, rounding: str | None = None) -> np.ndarray:
+    """``LOGISTIC`` / ``TANH`` / ``HARD_SWISH`` of int8 ``x`` with :func:`unary_params`,
+    bit-exact with TFLM's reference integer kernels. Taught in 06-deployment."""
+    p = params
+    v = np.asarray(x, np.int64) - p["in_zp"]
+    if kind in ("LOGISTIC", "TANH"):
+        q4 = multiply_by_quantized_multiplier(v, p["mult"], p["shift"], rounding)
+        if kind == "LOGISTIC":
+            a = np.abs(q4)
+            pos = _one_over_one_plus_x(_exp_on_negative_values(-a, 4))
+            r = np.where(q4 == 0, 1 << 30, np.where(q4 > 0, pos, INT32_MAX - pos))
+            y = np.clip(_rdbpot_v(r, 23) - 128, -128, 127)
+            lo, hi = -128, 127
+        else:
+            n = np.where(q4 < 0, q4, -q4)
+            e = _exp_on_negative_values(n, 5)        # exp(2 n): ExactMulByPot<1> -> Q5.26
+            # one_minus_x_over_one_plus_x: Rescale<0>(x - One) of the Q2.29 reciprocal
+            t = _sat_left_shift(_nr_reciprocal(e) - (1 << 29), 2)
+            r = np.where(q4 == 0, 0, np.where(q4 < 0, -t, t))
+            y = np.clip(_rdbpot_v(r, 24), -128, 127)
+            lo, hi = -128, 127
+        y = np.where(v <= -p["radius"], lo, np.where(v >= p["radius"], hi, y))
+        return y.astype(np.int8)
+    if kind == "HARD_SWISH":
+        hi_in = v * 128
+        pre = _srdhm16(hi_in, p["out_mult16"])
+        r = hi_in
+        if p["relu_exp"] > 0:
+            r = _sat16(r * (1 << (p["relu_exp"] - 1)))
+        r = _srdhm16(r, p["relu_mult16"])
+        if p["relu_exp"] > 0:
+            r = _sat16(r * 2)
+        if p["relu_exp"] < 0:
+            r = _rdbpot_v(r, -p["relu_exp"])
+        r = (r + (1 << 15)) >> 1
+        out = _rdbpot_v(_sdhm16(r, pre), -p["out_exp"]) + p["out_zp"]
+        return np.clip(out, -128, 127).astype(np.int8)
+    raise UnsupportedOpError(kind)
 
 
 # ----------------------------------------------------------------------------- prepare
@@ -197,6 +318,10 @@ def prepare_op(op, m, folded: dict, rounding: str | None = None) -> dict:
         pads = np.asarray(pads, np.int64).reshape(rank, 2)
         return dict(x=[op.inputs[0]], in_shapes=[full(op.inputs[0])],
                     out_shape=full(op.outputs[0]), params={"pads": pads, "value": value})
+    if k in UNARY_OPS:
+        up = unary_params(k, si, zi, so, zo, where, rounding)
+        up["lut"] = unary(k, _Q8, up, rounding)
+        return dict(x=[op.inputs[0]], in_shapes=[(n_out,)], out_shape=(n_out,), params=up)
     if k == "CONCATENATION":
         ins = list(op.inputs)
         for t in ins:
@@ -244,6 +369,8 @@ def apply(kind: str, params: dict, consts: dict, xs: list, rounding: str | None 
         if p["mode"] == "float":
             return quantize_float(xs[0], p["scale"], p["zp"])
         return p["lut"][np.asarray(xs[0], np.int64) + 128]
+    if kind in UNARY_OPS:
+        return unary(kind, xs[0], p, rounding)
     if kind == "DEQUANTIZE":
         return dequantize(xs[0], p["scale"], p["zp"])
     if kind in ("PAD", "PADV2"):
