@@ -89,6 +89,10 @@ class ModelReport:
             lines.append(f"emulated {e.cycles:,.0f} cycles = {e.latency_ms:.2f} ms at "
                          f"{t.clock_hz / 1e6:.0f} MHz ({e.kernels} kernels; estimate, see "
                          f"docs/emulator.md for its measured error)")
+            if e.latency_ms_with_flash is not None:
+                lines.append(f"         + flash wait states ({t.flash_wait_states} WS, "
+                             f"{e.flash_stall_cycles:,.0f} stall cycles) = "
+                             f"{e.latency_ms_with_flash:.2f} ms")
         elif self.emulation_note:
             lines.append(f"emulation: {self.emulation_note}")
         lines.append("verdict: " + ("FITS" if self.fits else "DOES NOT FIT") + f" {t.name}")
@@ -115,7 +119,9 @@ class ModelReport:
         if self.emulation is not None:
             e = self.emulation
             d["emulation"] = {"cycles": e.cycles, "latency_ms": e.latency_ms,
-                              "instructions": e.instructions, "kernels": e.kernels}
+                              "instructions": e.instructions, "kernels": e.kernels,
+                              "flash_stall_cycles": e.flash_stall_cycles,
+                              "latency_ms_with_flash": e.latency_ms_with_flash}
         return d
 
 
@@ -134,13 +140,16 @@ def _read(model) -> tuple[bytes, str]:
 
 
 def profile_model(model, target: str = "stm32f746zg", plan: str = "tflm", reserve: str = "none",
-                  emulate: bool = False, kernels: str = "dsp", seed: int = 0) -> ModelReport:
+                  emulate: bool = False, kernels: str = "dsp", seed: int = 0,
+                  flash_wait_states: bool = False) -> ModelReport:
     """Profile a ``.tflite`` (path or bytes) for ``target`` (see :func:`helpers.targets.names`).
 
     ``plan``: memory plan (:data:`helpers.resources.PLANS`); ``reserve``: "none" or "tflm"
     (subtract TFLM's runtime overhead from the budgets); ``emulate``: also build the model
     with the series' C engine and emulate one inference on a seeded random input (per-op
-    cycles; skipped with a note when an operator is outside the engine's set). Raises
+    cycles; skipped with a note when an operator is outside the engine's set);
+    ``flash_wait_states``: also charge the board's documented flash wait states per flash
+    line read (slower emulation; see :func:`helpers.engine.emulator.run`). Raises
     :class:`ProfileInputError` naming the problem. Taught in 06-deployment.
     """
     b, name = _read(model)
@@ -158,11 +167,13 @@ def profile_model(model, target: str = "stm32f746zg", plan: str = "tflm", reserv
     sram, flash = p.peak_sram_bytes, len(b)
     em, note = None, ""
     if emulate:
-        em, note = _emulate(b, t, plan, kernels, seed)
+        em, note = _emulate(b, t, plan, kernels, seed, flash_wait_states)
     cyc = {}
+    stall = {}
     if em is not None:
         for o in em.per_op:
             cyc[o["op"]] = o["cycles"]
+            stall[o["op"]] = o.get("flash_stall_cycles", 0.0)
     rows = []
     for r in p.layers:
         row = {"op": r["op"], "opcode": r["opcode"], "output_shape": "x".join(map(str, r["output_shape"])),
@@ -170,6 +181,8 @@ def profile_model(model, target: str = "stm32f746zg", plan: str = "tflm", reserv
         if em is not None:
             row["cycles"] = round(float(cyc.get(r["op"], 0.0)))
             row["ms"] = round(row["cycles"] / t.clock_hz * 1e3, 4)
+            if em.latency_ms_with_flash is not None:
+                row["flash_stall_cycles"] = round(float(stall.get(r["op"], 0.0)))
         rows.append(row)
     return ModelReport(name=name, profile=p, target=t, sram_bytes=sram, flash_bytes=flash,
                        sram_margin_bytes=t.sram_budget - sram,
@@ -177,7 +190,7 @@ def profile_model(model, target: str = "stm32f746zg", plan: str = "tflm", reserv
                        emulation_note=note, rows=rows)
 
 
-def _emulate(b: bytes, t, plan: str, kernels: str, seed: int):
+def _emulate(b: bytes, t, plan: str, kernels: str, seed: int, flash_ws: bool = False):
     m = tflite_io.read(b)
     tin = m.tensors[m.inputs[0]]
     rng = np.random.default_rng(seed)
@@ -186,7 +199,8 @@ def _emulate(b: bytes, t, plan: str, kernels: str, seed: int):
     else:
         x = rng.normal(size=tin.shape).astype(np.float32)
     try:
-        return emulator.run(b, x, target=t, plan=plan, kernels=kernels), ""
+        return emulator.run(b, x, target=t.name, plan=plan, kernels=kernels,
+                            flash_wait_states=flash_ws), ""
     except UnsupportedOpError as e:
         return None, f"not emulated ({e})"
     except emulator.ModelDoesNotFitError as e:
@@ -206,12 +220,15 @@ def main(argv=None) -> int:
                     help="subtract TFLM's runtime overhead from the budgets ('tflm')")
     ap.add_argument("--emulate", action="store_true", help="emulate one inference (per-op cycles)")
     ap.add_argument("--kernels", default="dsp", choices=["dsp", "plain"])
+    ap.add_argument("--flash-wait-states", action="store_true",
+                    help="with --emulate: charge the board's documented flash wait states")
     ap.add_argument("--csv", metavar="FILE", help="write the per-layer table as CSV")
     ap.add_argument("--json", metavar="FILE", help="write the whole report as JSON")
     a = ap.parse_args(argv)
     try:
         rep = profile_model(a.model, target=a.target, plan=a.plan, reserve=a.reserve,
-                            emulate=a.emulate, kernels=a.kernels)
+                            emulate=a.emulate, kernels=a.kernels,
+                            flash_wait_states=a.flash_wait_states)
     except ProfileInputError as e:
         print(f"error: {e}", file=sys.stderr)
         return 2

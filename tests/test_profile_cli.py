@@ -123,7 +123,8 @@ def test_bad_inputs_give_one_clear_line(tmp_path, model_file):
 
 def test_emulate_adds_per_layer_cycles(model_file, tmp_path):
     js = tmp_path / "r.json"
-    r = _cli(model_file, "--target", "nucleo-l4r5zi", "--emulate", "--json", js)
+    r = _cli(model_file, "--target", "nucleo-l4r5zi", "--emulate", "--flash-wait-states",
+             "--json", js)
     assert r.returncode == 0, r.stderr
     d = json.loads(js.read_text())
     assert d["emulation"] is not None, d["emulation_note"]
@@ -132,3 +133,8 @@ def test_emulate_adds_per_layer_cycles(model_file, tmp_path):
     assert sum(cyc) == pytest.approx(d["emulation"]["cycles"], abs=len(cyc))
     assert d["emulation"]["latency_ms"] == pytest.approx(d["emulation"]["cycles"] / 120e3, rel=1e-9)
     assert "emulated" in r.stdout and "cycles" in r.stdout
+    # the board's documented 5 wait states, charged per flash line the weights are read from
+    e = d["emulation"]
+    assert e["flash_stall_cycles"] > 0 and e["flash_stall_cycles"] % 5 == 0
+    assert e["latency_ms_with_flash"] == pytest.approx((e["cycles"] + e["flash_stall_cycles"]) / 120e3)
+    assert sum(row["flash_stall_cycles"] for row in d["layers"]) == pytest.approx(e["flash_stall_cycles"], abs=len(cyc))
