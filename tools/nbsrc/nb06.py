@@ -425,7 +425,8 @@ deployable image a device needs (no tensor names, min/max arrays, metadata, sign
 from helpers import profile as profiler
 from helpers.deploy import zoo
 
-byom_path = helpers.run.run_dir() / "06-deployment.byom.tflite"
+byom_path = helpers.run.run_dir() / "06-deployment-byom" / "micro_speech.tflite"  # not a saved hand-off model
+byom_path.parent.mkdir(parents=True, exist_ok=True)
 byom_path.write_bytes(zoo.build("micro-speech", io="int8", seed=SEED))  # the file the reader brings
 byom = profiler.profile_model(byom_path, target=target.name)
 print(byom.summary())
