@@ -54,6 +54,9 @@ def _keras_models():
     x = keras.ops.multiply(x, np.linspace(-1, 2, 8).astype(np.float32))   # MUL by a constant
     x = keras.ops.pad(x, [[0, 0], [1, 0], [0, 2], [0, 0]], constant_values=0.75)  # PADV2
     yield "padv2", keras.Model(i, L.Conv2D(4, 3)(x))
+    i = keras.Input((8, 8, 6))
+    x = L.Conv2D(8, 1)(i)
+    yield "slice", keras.Model(i, L.Conv2D(4, 1)(x[:, 1:7:2, ::-1, 3:]))  # STRIDED_SLICE
     i = keras.Input((256,))
     yield "probe", keras.Model(i, L.Reshape((16, 16))(i))    # QUANTIZE / DEQUANTIZE probe
 
@@ -90,10 +93,11 @@ def unary_models():
 EXPECTED_OPS = {"pad": {"PAD"}, "act": {"LOGISTIC", "TANH", "HARD_SWISH", "QUANTIZE",
                                         "CONCATENATION"},
                 "catmul": {"MUL", "CONCATENATION", "SHAPE", "STRIDED_SLICE", "PACK", "RESHAPE"},
-                "padv2": {"PADV2", "MUL", "LOGISTIC"}, "probe": {"QUANTIZE", "DEQUANTIZE"}}
+                "padv2": {"PADV2", "MUL", "LOGISTIC"}, "probe": {"QUANTIZE", "DEQUANTIZE"},
+                "slice": {"STRIDED_SLICE"}}
 
 
-@pytest.mark.parametrize("name", ["pad", "act", "catmul", "padv2"])
+@pytest.mark.parametrize("name", ["pad", "act", "catmul", "padv2", "slice"])
 @pytest.mark.parametrize("io", zoo.IOS)
 def test_python_interpreter_bit_exact_with_tflm(models, name, io):
     b = models[name, io]
@@ -146,7 +150,7 @@ def test_float_quantize_at_every_decision_boundary(models):
 
 
 @pytest.mark.parametrize("name,io", [("act", "int8"), ("catmul", "float"), ("pad", "int8"),
-                                     ("padv2", "float")])
+                                     ("padv2", "float"), ("slice", "float")])
 def test_emulated_c_bit_exact_with_tflm(models, name, io):
     b = models[name, io]
     x = _inputs(b, np.random.default_rng(7), 3.0)
@@ -187,12 +191,6 @@ def test_unsupported_op_fails_at_prepare_naming_op_and_index():
         interpreter.prepare(b)
     with pytest.raises(UnsupportedOpError, match=rf"operator {idx} is SUB"):
         emulator.build(b)
-    i = keras.Input((16,))
-    b = zoo.convert(keras.Model(i, L.Dense(4)(i[:, 2:10])),
-                    np.random.default_rng(0).standard_normal((4, 16)), "int8", fast=True)
-    if "STRIDED_SLICE" in _ops(b):
-        with pytest.raises(UnsupportedOpError, match="STRIDED_SLICE of constant-foldable"):
-            interpreter.prepare(b)
 
 
 def test_tflm_reference_path_respects_dtype_and_grows_the_arena():

@@ -136,12 +136,16 @@ def _interpreter_fit(tflite_bytes: bytes, arena_size: int = DEFAULT_ARENA_BYTES)
     """An interpreter whose arena fits the model: ``arena_size`` first, then 4x larger up to
     256 MiB while TFLM fails to prepare it (a too small arena shows as "Failed to resize
     buffer", "Failed to allocate tail memory" or "Too many buffers"); the error of the
-    largest arena is raised if none works."""
+    largest arena is raised if none works, any other error at once."""
     size = int(arena_size)
     while True:
         try:
             return _interpreter(tflite_bytes, size)
         except TFLMError as e:
+            small = any(w in str(e) for w in ("Failed to resize buffer", "Failed to allocate",
+                                               "Too many buffers", "arena"))
+            if not small:
+                raise
             if size >= _MAX_ARENA_BYTES:
                 raise TFLMError(f"{e} (arena grown up to {size} B)") from e
             size = min(size * 4, _MAX_ARENA_BYTES)

@@ -51,6 +51,12 @@ def emit(s, pre: str, off, nbytes) -> tuple:
     06-deployment."""
     p, k = s.params, s.kind
     y = f"tn_arena + {off(s.y)}"
+    if k == "STRIDED_SLICE" and "runs" in p:
+        ish = [1] * (4 - len(s.in_shapes[0])) + [int(d) for d in s.in_shapes[0]]
+        j = lambda v: ", ".join(str(int(a)) for a in v)  # noqa: E731
+        st, sp, ln = zip(*p["runs"])
+        return ([f"static const tn_slice_t {pre}_p = {{{{{j(ish)}}}, {{{j(st)}}}, {{{j(sp)}}}, "
+                 f"{{{j(ln)}}}}};\n"], f"tn_slice_s8(&{pre}_p, tn_arena + {off(s.x[0])}, {y});")
     if k in X.FOLDED_OPS:
         raw = np.ascontiguousarray(p["value"]).view(np.int8)
         return ([f"/* op {s.index}: {k} folded at prepare time */", _arr("int8_t", f"{pre}_v", raw)],

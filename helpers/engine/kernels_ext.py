@@ -14,7 +14,8 @@ Taught in 06-deployment ("bring your own model"). Operators (:data:`EXT_OPS`):
   as ``reference_integer_ops``), ``HARD_SWISH`` (TFLite's int16 fixed-point ``HardSwish``);
 * ``SHAPE``, ``STRIDED_SLICE``, ``PACK`` on shape tensors: **evaluated at prepare time**
   (constant folding: shapes are static at batch 1); the op then only stores its folded
-  value in the arena. A ``STRIDED_SLICE`` / ``PACK`` of activations is refused.
+  value in the arena. ``STRIDED_SLICE`` of an int8 activation (constant begin / end /
+  strides, at most 4-D) is a strided copy; a ``PACK`` of activations is refused.
 
 :func:`prepare_op` returns the fields of an :class:`helpers.engine.interpreter.OpSpec`,
 :func:`apply` runs one. Elementwise int8 -> int8 ops also carry ``params["lut"]``, their
@@ -246,6 +247,57 @@ def _strided_slice(x, begin, end, strides, o, where):
     return y.reshape([n for d, n in enumerate(y.shape) if d not in shrink])
 
 
+def _prepare_slice(op, m, folded, where) -> dict:
+    """STRIDED_SLICE of an int8 activation with constant begin / end / strides: per
+    dimension (start, step, length), a strided copy."""
+    T = m.tensors
+    tin, tout = T[op.inputs[0]], T[op.outputs[0]]
+    vals = [_value(m, t, folded) for t in op.inputs[1:4]]
+    if any(v is None for v in vals):
+        raise UnsupportedOpError(f"{where}: STRIDED_SLICE with non-constant begin / end / "
+                                 f"strides")
+    if tin.dtype != np.int8 or _q(tin) != _q(tout) or len(tin.shape) > 4:
+        raise UnsupportedOpError(f"{where}: STRIDED_SLICE of activations needs an int8 tensor "
+                                 f"of at most 4 dimensions and unchanged quantisation")
+    ish = tuple(int(d) for d in tin.shape)
+    idx = np.arange(int(np.prod(ish))).reshape(ish)
+    sel = _strided_slice(idx, *vals, op.options, where)
+    if sel.size == 0 or sel.size != int(np.prod(tout.shape)):
+        raise UnsupportedOpError(f"{where}: STRIDED_SLICE selects {sel.size} elements, the "
+                                 f"output has {int(np.prod(tout.shape))}")
+    runs = _slice_runs(ish, vals, op.options, where)
+    grid = idx.reshape((1,) * (4 - len(ish)) + ish)[np.ix_(*[
+        start + step * np.arange(n) for start, step, n in runs])]
+    if not np.array_equal(grid.reshape(-1), sel.reshape(-1)):  # pragma: no cover - a guard
+        raise UnsupportedOpError(f"{where}: STRIDED_SLICE not a regular strided window")
+    return dict(x=[op.inputs[0]], in_shapes=[ish], out_shape=tuple(int(d) for d in tout.shape),
+                params={"index": sel.reshape(-1), "runs": runs})
+
+
+def _slice_runs(shape, vals, o, where) -> tuple:
+    """(start, step, length) per dimension (left-padded to 4-D) for the C strided copy."""
+    begin, end, strides = (np.asarray(v).ravel() for v in vals)
+    runs = []
+    for d, n in enumerate(shape):
+        if o.get("shrink_axis_mask", 0) >> d & 1:
+            runs.append((int(begin[d]) % n, 1, 1))
+            continue
+        sub = np.arange(n).reshape([n if j == d else 1 for j in range(len(shape))])
+        sl = _strided_slice(sub, np.where(np.arange(len(shape)) == d, begin, 0),
+                            np.where(np.arange(len(shape)) == d, end, 1),
+                            np.where(np.arange(len(shape)) == d, strides, 1),
+                            _dim_options(o, d), where).ravel()
+        runs.append((int(sl[0]), int(sl[1] - sl[0]) if sl.size > 1 else 1, int(sl.size)))
+    return tuple([(0, 1, 1)] * (4 - len(shape)) + runs)
+
+
+def _dim_options(o, d) -> dict:
+    """The slice options restricted to dimension ``d`` (other dimensions: full, kept)."""
+    bit = 1 << d
+    return {"begin_mask": o.get("begin_mask", 0) & bit, "end_mask": o.get("end_mask", 0) & bit,
+            "shrink_axis_mask": 0, "offset": o.get("offset", False)}
+
+
 def prepare_op(op, m, folded: dict, rounding: str | None = None) -> dict:
     """Fields of the OpSpec of operator ``op`` of parsed model ``m`` (``x``, ``in_shapes``,
     ``out_shape``, ``params``, ``consts``). ``folded`` maps tensor index -> value of
@@ -259,6 +311,8 @@ def prepare_op(op, m, folded: dict, rounding: str | None = None) -> dict:
     so, zo = _q(tout)
     full = lambda t: tuple(int(d) for d in T[t].shape)  # noqa: E731
     n_out = int(np.prod(tout.shape))
+    if k == "STRIDED_SLICE" and op.inputs[0] not in folded and tin.data is None:
+        return _prepare_slice(op, m, folded, where)
     if k in FOLDED_OPS:
         if k == "SHAPE":
             v = np.array(tin.shape, dtype=tout.dtype)
@@ -363,6 +417,8 @@ def prepare_op(op, m, folded: dict, rounding: str | None = None) -> dict:
 def apply(kind: str, params: dict, consts: dict, xs: list, rounding: str | None = None):
     """Run one prepared operator on its activation inputs ``xs``. Taught in 06-deployment."""
     p = params
+    if kind == "STRIDED_SLICE" and "index" in p:
+        return np.asarray(xs[0]).reshape(-1)[p["index"]]
     if kind in FOLDED_OPS:
         return p["value"]
     if kind == "QUANTIZE":

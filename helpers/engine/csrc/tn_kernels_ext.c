@@ -62,3 +62,17 @@ void tn_mul_s8(const tn_mul_t *p, const int8_t *a, const int8_t *b, int8_t *out)
 void tn_store_const(int8_t *dst, const int8_t *src, int32_t n) {
   for (int32_t i = 0; i < n; ++i) dst[i] = src[i];
 }
+
+void tn_slice_s8(const tn_slice_t *p, const int8_t *in, int8_t *out) {
+  for (int32_t a = 0; a < p->len[0]; ++a) {
+    const int32_t i0 = p->start[0] + a * p->step[0];
+    for (int32_t b = 0; b < p->len[1]; ++b) {
+      const int32_t i1 = i0 * p->id[1] + p->start[1] + b * p->step[1];
+      for (int32_t c = 0; c < p->len[2]; ++c) {
+        const int32_t i2 = i1 * p->id[2] + p->start[2] + c * p->step[2];
+        const int8_t *src = in + i2 * p->id[3] + p->start[3];
+        for (int32_t d = 0; d < p->len[3]; ++d) *out++ = src[d * p->step[3]];
+      }
+    }
+  }
+}

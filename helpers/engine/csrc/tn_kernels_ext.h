@@ -21,6 +21,13 @@ typedef struct {
   int32_t a_offset, b_offset, out_offset, mult, shift, act_min, act_max;
 } tn_mul_t;
 
+typedef struct {
+  int32_t id[4];                /* input dims (4-D, left-padded) */
+  int32_t start[4], step[4], len[4];  /* the strided window per dimension */
+} tn_slice_t;
+
+/* STRIDED_SLICE of an activation: out = in[start + step * i] over the 4-D window */
+void tn_slice_s8(const tn_slice_t *p, const int8_t *in, int8_t *out);
 /* out[i] = lut[in[i] + 128] */
 void tn_lut_s8(int32_t n, const int8_t *lut, const int8_t *in, int8_t *out);
 /* float32 (as raw bits) -> int8: -128 + #{j : thr[j] <= key(in[i])}, 255 thresholds */
