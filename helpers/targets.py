@@ -40,6 +40,9 @@ class Target:
     reserve: str = "none"
     reserved_sram_bytes: int = 0
     reserved_flash_bytes: int = 0
+    flash_wait_states: int | None = None   # at clock_hz, from the reference manual (None: not known)
+    flash_line_bytes: int = 0              # bytes one flash read returns to the CPU side
+    memory_source: str = ""
 
     @property
     def sram_budget(self) -> int:
@@ -88,6 +91,26 @@ _TARGETS = {
                        "Nordic nRF52840 Product Specification v1.7 (Arm Cortex-M4F, 64 MHz)",
                        "Arduino Nano 33 BLE Sense (TinyML courses)"),
 }
+#: Flash read latency at each board's clock (documented, not fitted): wait states from the
+#: reference manual's "number of wait states according to CPU clock (HCLK) frequency" table
+#: at 2.7-3.6 V (L4+: range 1 boost mode), and the width of one flash read (F4: 128-bit
+#: flash interface; L4+: 64-bit; F7: the Cortex-M7 L1 cache line, 32 B).
+_MEMORY = {
+    "stm32f412": (3, 16, "RM0402 (STM32F412) flash access control: 3 WS for 90 < HCLK <= 100 MHz; "
+                         "128-bit flash reads, ART accelerator"),
+    "stm32f446re": (5, 16, "RM0390 (STM32F446) table 5: 5 WS for 150 < HCLK <= 180 MHz; 128-bit "
+                           "flash reads, ART accelerator"),
+    "stm32f746zg": (7, 32, "RM0385 (STM32F75x/74x) table 5: 7 WS for 210 < HCLK <= 216 MHz; Cortex-M7 "
+                           "TRM: 32-byte L1 cache lines (4 KB I / 4 KB D cache)"),
+    "stm32f767zi": (7, 32, "RM0410 (STM32F76x/77x) table 7: 7 WS for 210 < HCLK <= 216 MHz; Cortex-M7 "
+                           "TRM: 32-byte L1 cache lines (16 KB I / 16 KB D cache)"),
+    "nucleo-l4r5zi": (5, 8, "RM0432 (STM32L4+) table 12: 5 WS for 100 < HCLK <= 120 MHz in range 1 "
+                            "boost mode; 64-bit flash reads, ART accelerator (instruction cache, "
+                            "prefetch)"),
+}
+_TARGETS = {k: replace(t, flash_wait_states=_MEMORY[k][0], flash_line_bytes=_MEMORY[k][1],
+                       memory_source=_MEMORY[k][2]) if k in _MEMORY else t
+            for k, t in _TARGETS.items()}
 _ALIASES = {"stm32f746": "stm32f746zg", "f746": "stm32f746zg", "stm32f446": "stm32f446re",
             "f446": "stm32f446re", "stm32f767": "stm32f767zi", "f767": "stm32f767zi",
             "f412": "stm32f412", "h743": "stm32h743", "stm32l4r5zi": "nucleo-l4r5zi",

@@ -188,6 +188,7 @@ BAD = [
     ("06", {"PATCH_RESOLUTION": 4}, "PATCH_RESOLUTION = 4"),
     ("06", {"PATCH_MAX_OVERHEAD": -0.1}, "PATCH_MAX_OVERHEAD = -0.1"),
     ("06", {"PATCH_VWW": "yes"}, "PATCH_VWW = 'yes'"),
+    ("06", {"MLPERF_BENCHMARKS": ["speech"]}, "MLPERF_BENCHMARKS = ['speech']"),
     ("07", {"FALLBACK_PRESET": "nope"}, "FALLBACK_PRESET = 'nope': must be one of ["),
     ("07", {"TASK": "imagenet"}, "TASK = 'imagenet'"),
     ("07", {"EMULATE": "yes"}, "EMULATE = 'yes'"),

@@ -113,14 +113,16 @@ def _add_block_hook(uc, fn):
 
 
 def run_elf(elf_path, target, *, writes: dict | None = None, reads: dict | None = None,
-            timeout_s: float = 600.0) -> ElfRun:
+            timeout_s: float = 600.0, flash_line_bytes: int = 0) -> ElfRun:
     """Run an ELF built by :func:`compile_c` (with the runtime) on ``target``'s core.
 
     ``writes``: {symbol_or_address: bytes} written when the program reaches ``tn_ready``
     (after startup), e.g. the model input into the arena. ``reads``: {name: (symbol_or_
     address, nbytes)} read back at ``tn_done``. Instructions between ``tn_ready`` and
     ``tn_done`` are counted exactly and split at each ``tn_marker(id)`` call.
-    Taught in 06-deployment.
+    ``flash_line_bytes`` > 0 also counts, per segment, the data reads from flash and the
+    flash line fetches (a read outside the line of the previous flash data read: a
+    one-line buffer, no data cache). Taught in 06-deployment.
     """
     from unicorn import Uc, UcError, UC_ARCH_ARM, UC_MODE_THUMB, UC_MODE_MCLASS, UC_HOOK_BLOCK
     from unicorn import arm_const as A
@@ -186,10 +188,24 @@ def run_elf(elf_path, target, *, writes: dict | None = None, reads: dict | None 
             cur = {}
             segs.append(cur)
             marker_ids.append(uc.reg_read(A.UC_ARM_REG_R0))
+            fl.append([0, 0])
         tk = (prev << 44) | k
         cur[tk] = cur.get(tk, 0) + 1
         prev = k
 
+    fl = [[0, 0]]  # per segment: flash data reads, flash line fetches
+    last_line = [-1]
+    if flash_line_bytes:
+        from unicorn import UC_HOOK_MEM_READ
+
+        def hr(_uc, _access, address, _size, _value, _ud):
+            c = fl[-1]
+            c[0] += 1
+            line = address // flash_line_bytes
+            if line != last_line[0]:
+                c[1] += 1
+                last_line[0] = line
+        uc.hook_add(UC_HOOK_MEM_READ, hr, None, FLASH_BASE, FLASH_BASE + flash_map - 1)
     keep = _add_block_hook(uc, hb)
     try:
         uc.emu_start(ready | 1, done, timeout=int(timeout_s * 1e6))
@@ -231,7 +247,7 @@ def run_elf(elf_path, target, *, writes: dict | None = None, reads: dict | None 
     total_i = total_c4 = total_c7 = 0.0
     marker_instr = 0
     block_exec = 0
-    for sid, seg in zip(marker_ids, segs):
+    for sid, seg, fc in zip(marker_ids, segs, fl):
         si = 0
         c4 = c7 = 0.0
         cls = {c: 0 for c in _CLASSES}
@@ -254,7 +270,7 @@ def run_elf(elf_path, target, *, writes: dict | None = None, reads: dict | None 
                 if v:
                     cls[c] += v * n
         seg_out.append({"id": sid, "instructions": int(si), "cycles_m4": c4, "cycles_m7": c7,
-                        "classes": cls})
+                        "classes": cls, "flash_reads": fc[0], "flash_line_fetches": fc[1]})
         total_i += si
         total_c4 += c4
         total_c7 += c7
@@ -376,6 +392,10 @@ class EmulationResult:
     col_bytes: int
     per_op: list = field(default_factory=list)
     classes: dict = field(default_factory=dict)
+    #: with ``run(..., flash_wait_states=True)``: the target's documented flash wait states
+    #: charged once per flash line fetched by a data read (see :func:`run`); else 0 / None
+    flash_stall_cycles: float = 0.0
+    latency_ms_with_flash: float | None = None
 
     @property
     def sram_bytes(self) -> int:
@@ -418,9 +438,16 @@ class EmulationResult:
 
 
 def run(model, x, target="stm32f746zg", plan: str = "inplace", kernels: str = "dsp",
-        timeout_s: float = 600.0, schedule=None) -> EmulationResult:
+        timeout_s: float = 600.0, schedule=None, flash_wait_states: bool = False) -> EmulationResult:
     """Emulate one inference of ``model`` (a :class:`Build`, or .tflite bytes which are
-    built first with :func:`build`) on int8 input ``x``. Taught in 06-deployment."""
+    built first with :func:`build`) on int8 input ``x``.
+
+    ``flash_wait_states=True`` (targets with documented ``flash_wait_states``) also counts
+    the data reads from flash (weights, constants) and charges the target's wait states
+    once per flash line fetched (``flash_line_bytes``, one-line buffer, no data-cache hits:
+    an upper bound of data stalls; instruction fetches assumed served by the ART / I-cache,
+    the kernels being small loops): ``flash_stall_cycles``, ``latency_ms_with_flash`` and a
+    per-op ``flash_stall_cycles``. Taught in 06-deployment."""
     b = model if isinstance(model, Build) else build(model, target=target, plan=plan,
                                                       kernels=kernels, schedule=schedule)
     g = b.generated
@@ -436,8 +463,19 @@ def run(model, x, target="stm32f746zg", plan: str = "inplace", kernels: str = "d
                          f"{g.input_bytes // in_dt.itemsize}")
     img = read_elf(b.elf)
     arena = img.sym("tn_arena")
-    r = run_elf(b.elf, b._t(), writes={arena + g.input_offset: x.tobytes()},
-                reads={"out": (arena + g.output_offset, g.output_bytes)}, timeout_s=timeout_s)
+    tt = b._t()
+    if flash_wait_states:
+        try:  # the named board, with its documented memory facts (helpers.targets)
+            named = _target(b.target)
+            if (named.core, named.flash_bytes, named.sram_bytes) == (tt.core, tt.flash_bytes,
+                                                                      tt.sram_bytes):
+                tt = named
+        except (KeyError, ValueError):
+            pass
+    ws = getattr(tt, "flash_wait_states", None) if flash_wait_states else None
+    r = run_elf(b.elf, tt, writes={arena + g.input_offset: x.tobytes()},
+                reads={"out": (arena + g.output_offset, g.output_bytes)}, timeout_s=timeout_s,
+                flash_line_bytes=int(getattr(tt, "flash_line_bytes", 0) or 0) if ws else 0)
     out = np.frombuffer(r.memory["out"], np.dtype(g.output_dtype)).reshape(g.output_shape).copy()
     segs = {s["id"]: s for s in r.segments if s["id"] is not None}
     per_op = []
@@ -450,7 +488,9 @@ def run(model, x, target="stm32f746zg", plan: str = "inplace", kernels: str = "d
                        "macs": o["macs"], "instructions": s["instructions"],
                        "cycles": cyc, "cycles_m4": s["cycles_m4"],
                        "mul": s["classes"].get("mul", 0), "load": s["classes"].get("load", 0),
-                       "store": s["classes"].get("store", 0)})
+                       "store": s["classes"].get("store", 0),
+                       "flash_reads": s.get("flash_reads", 0),
+                       "flash_stall_cycles": float((ws or 0) * s.get("flash_line_fetches", 0))})
     # the inference = the op segments (excludes the few instructions before the first
     # marker and after the last one, and the marker calls themselves)
     instructions = int(sum(o["instructions"] for o in per_op))
@@ -464,4 +504,7 @@ def run(model, x, target="stm32f746zg", plan: str = "inplace", kernels: str = "d
                            macs=macs, flash_bytes=img.flash_bytes, static_sram_bytes=static,
                            arena_bytes=int(arena_sym), stack_bytes=r.stack_bytes,
                            plan_peak_bytes=g.plan_peak_bytes, col_bytes=g.col_bytes,
-                           per_op=per_op, classes=r.classes)
+                           per_op=per_op, classes=r.classes,
+                           flash_stall_cycles=sum(o["flash_stall_cycles"] for o in per_op),
+                           latency_ms_with_flash=None if ws is None else
+                           (cycles + sum(o["flash_stall_cycles"] for o in per_op)) / b.clock_hz * 1e3)

@@ -9,9 +9,14 @@ from __future__ import annotations
 # Thumb-2 decoding into instruction classes, and the cycle tables
 # --------------------------------------------------------------------------------------
 
-#: Cortex-M4 cycles per instruction class (ARM Cortex-M4 TRM r0p1, table 3-1), zero wait
-#: states. ``P`` (pipeline refill after a taken branch) is 1-3 cycles; we use 2.
-#: ``N`` = number of registers for LDM/STM/PUSH/POP.
+#: Cortex-M4 cycles per instruction class, every entry from the ARM Cortex-M4 Technical
+#: Reference Manual (r0p1, DDI 0439, section 3.3.1 table 3-1 "Cortex-M4 instruction set
+#: summary"), zero wait states; nothing here is fitted to a measured latency. Where the TRM
+#: gives a range the middle is used: ``P`` (pipeline refill after a taken branch, "1-3
+#: cycles" depending on target alignment and width) = 2; SDIV/UDIV "2-12" = 7. ``N`` =
+#: number of registers for LDM/STM/PUSH/POP (1 + N). Memory wait states are not in this
+#: table: the board's flash wait states (helpers.targets, from the STM32 reference manuals)
+#: are charged separately by ``emulator.run(..., flash_wait_states=True)``.
 CYCLES_M4 = {
     "alu": 1,            # MOV, ADD, LSL, CMP, logical, extend, bitfield, SSAT/USAT, parallel add
     "mul": 1,            # MUL, MLA, MLS, SMULxy, SMLAxy, SMLAD/SMUAD, SMMUL ... (single cycle)
@@ -32,7 +37,9 @@ CYCLES_M4 = {
 
 #: Rough Cortex-M7 heuristic (dual issue, 6-stage pipeline, branch prediction): about
 #: half the cost of simple ALU / multiply instructions, loads 1 when from TCM, predicted
-#: loop branches cheap. Much rougher than the M4 table; use for ordering, not timing.
+#: loop branches cheap. ARM publishes no per-instruction cycle table for the Cortex-M7
+#: (its TRM, DDI 0489, gives none), so these values are NOT documented facts: a heuristic
+#: for ordering models, not timing.
 CYCLES_M7 = {"alu": 0.6, "mul": 1, "mul_long": 1, "div": 7, "load": 1, "load_pipelined": 1,
              "store": 1, "load_dual": 2, "multiple": 1, "branch_taken": 2,
              "branch_not_taken": 1, "it": 0.5, "nop": 0.5, "other": 1, "fpu": 1}
@@ -42,14 +49,15 @@ CYCLE_MODEL_NOTES = (
     "the ARM Cortex-M4 Technical Reference Manual, table 3-1), with branches costed by "
     "their recorded outcome (taken 1+P with P=2, not taken 1), loads costed 1 when they "
     "directly follow another load/store in the same block (address/data phase pipelining), "
-    "LDM/STM/PUSH/POP 1+N. Not modelled: flash wait states and the ART/cache, the 1-3 "
-    "cycle spread of P (alignment and width of the branch target), data-dependent SDIV "
-    "(2-12, costed 7), IT folding, store-buffer stalls, interrupts. Expected error band on "
-    "a zero-wait-state Cortex-M4 (code and data in 0-WS memory): about +/-15% (branch "
-    "refill P alone spans -1..+1 cycle per taken branch); on boards running from flash "
-    "with wait states the real count is higher (up to ~+30%). Not validated against a "
-    "board in this project. The Cortex-M7 figure (CYCLES_M7) is a rougher heuristic for a "
-    "dual-issue core: treat it as +/-40%.")
+    "LDM/STM/PUSH/POP 1+N, all at zero wait states. Optionally (emulator.run(..., "
+    "flash_wait_states=True)) the board's documented flash wait states are charged once per "
+    "flash line fetched by a data read (no data-cache hits). Not modelled: the ART data "
+    "cache, the 1-3 cycle spread of P, data-dependent SDIV (2-12, costed 7), IT folding, "
+    "store-buffer stalls, interrupts. Measured against the MLPerf Tiny v0.5 reference "
+    "latencies on the NUCLEO-L4R5ZI (TFLite-Micro + CMSIS-NN; results/20261202-latency-"
+    "honesty): estimate / published 0.48-0.66 at zero wait states, 0.70-0.88 with the flash "
+    "wait states; part of that gap is the different software. The Cortex-M7 figure "
+    "(CYCLES_M7) is a heuristic (ARM publishes no M7 cycle table): rank models with it.")
 
 _CLASSES = ("alu", "mul", "mul_long", "div", "load", "store", "load_dual", "multiple",
             "branch", "it", "nop", "other", "fpu")

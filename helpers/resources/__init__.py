@@ -29,14 +29,19 @@ file. Memory plans (:func:`plan`, :func:`plan_tflite`):
     not collide with a buffer alive at the same time. ``peak_sram_bytes`` is the arena
     *head* TFLM reports.
 ``"reordered"``
-    Liberis & Lane operator reordering as in muNAS: the minimum over all valid
-    execution orders of the maximum bytes live at any step (exact dynamic
-    programme over the sets of executed operators, not a heuristic).
+    Liberis & Lane operator reordering as in muNAS: the execution order minimising
+    the maximum bytes live at any step (exact dynamic programme over the sets of
+    executed operators; that minimum is ``lower_bound_bytes``), laid out; its
+    ``peak_sram_bytes`` is the layout's end (:func:`verify_plan` checks every plan).
 ``"inplace"``
     TinyEngine's in-place depthwise on top of the best order: a depthwise
     convolution (depth multiplier 1) whose input has no consumer after it writes
     its output over its input, needing one extra output channel (Ho*Wo bytes)
     of scratch, so its step costs N + N/C instead of 2N.
+
+A ``.tflite`` file is its own flash model: :func:`flash_file_breakdown` attributes every byte
+(weights, biases, quant, graph, and by name names / min-max / metadata / signature defs /
+description / padding) and :func:`device_image` gives the deployable image.
 
 Scratch buffers are those the *reference* int8 kernels of the pinned
 tflite-micro build request in ``Prepare`` (see :data:`KERNELS_ASSUMED`).
@@ -46,13 +51,15 @@ Taught in 00-overview (what peak SRAM, flash and MACs mean) and 06-deployment
 """
 from __future__ import annotations
 
-from helpers.resources.flash import CONVERTER_METADATA, FLASH_FIXED_OVERHEAD, OP_VERSIONS, flash_bytes
+from helpers.resources.flash import (CONVERTER_METADATA, FILE_PARTS, FLASH_FIXED_OVERHEAD, NOT_ON_DEVICE,
+                                     OP_VERSIONS, device_image, flash_bytes, flash_file_breakdown)
 from helpers.resources.graph import (ALIGN, KERNELS_ASSUMED, PLANS, Graph, Node, Tensor,
                                      graph_from_layers, graph_from_tflite, kernel_scratch, op_macs)
-from helpers.resources.planners import MemoryPlan, plan, plan_tflite, timeline
+from helpers.resources.planners import MemoryPlan, plan, plan_tflite, timeline, verify_plan
 from helpers.resources.profile import Profile, profile
 
 __all__ = ["Tensor", "Node", "Graph", "MemoryPlan", "Profile", "PLANS", "KERNELS_ASSUMED",
            "ALIGN", "graph_from_tflite", "graph_from_layers", "plan", "plan_tflite",
            "timeline", "profile", "flash_bytes", "FLASH_FIXED_OVERHEAD", "CONVERTER_METADATA",
-           "OP_VERSIONS", "kernel_scratch", "op_macs"]
+           "OP_VERSIONS", "kernel_scratch", "op_macs", "verify_plan", "flash_file_breakdown",
+           "device_image", "FILE_PARTS", "NOT_ON_DEVICE"]

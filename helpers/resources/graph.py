@@ -159,9 +159,17 @@ def op_macs(opcode: str, in_shapes: list, out_shapes: list, options: dict | None
 
 def graph_from_tflite(model) -> Graph:
     """Graph IR of a ``.tflite`` (bytes, path or :class:`helpers.tflite_io.TFLiteModel`).
-    Taught in 02-aging-evolution.
+    Int8 models, also with float I/O (non-constant float tensors); a float model (float
+    constants) raises :class:`helpers.tflite_io.TFLiteNotInt8Error`. Taught in 02-aging-evolution.
     """
-    m = tflite_io.require_int8(model, "helpers.resources (profile, plan_tflite)")
+    try:
+        m = tflite_io.require_int8(model, "helpers.resources (profile, plan_tflite)")
+    except tflite_io.TFLiteNotInt8Error:
+        # float I/O around int8 internals (QUANTIZE first, DEQUANTIZE last) is planned as
+        # is (float32 activations are 4 bytes); float constants mean a float model
+        m = tflite_io.check_operators(model)
+        if any(t.is_float and t.is_constant for t in m.tensors):
+            raise
     tensors = [Tensor(index=t.index, shape=tuple(t.shape), itemsize=t.dtype.itemsize,
                       const=t.is_constant or t.is_variable, name=t.name, nbytes=t.nbytes,
                       channels=int(t.scale.size) if t.scale.size > 1 else 0)

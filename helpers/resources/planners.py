@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from helpers.resources.graph import PLANS, Graph, _align, graph_from_tflite
+from helpers.resources.graph import ALIGN, PLANS, Graph, _align, graph_from_tflite
 
 # ============================================================================ planners
 
@@ -56,19 +56,60 @@ def _greedy(sizes: list, first: list, last: list) -> tuple[list, int]:
     return offsets, peak
 
 
+def _pingpong(sizes: list, first: list, last: list, target: int) -> tuple[list, int]:
+    """Two-ended placement: buffers in order of creation, each put at the end of an arena
+    of ``target`` bytes opposite to the buffer created just before it that is still live
+    (a chain then alternates bottom / top, reaching max(input + output) exactly), lowest
+    free offset when neither end fits. Returns (offsets, end of the layout)."""
+    n = len(sizes)
+    ids = sorted(range(n), key=lambda i: (first[i], -sizes[i], i))
+    offsets = [0] * n
+    top = [False] * n
+    placed: list[int] = []
+    for b in ids:
+        size, f, l = sizes[b], first[b], last[b]
+        busy = sorted((offsets[p], offsets[p] + sizes[p]) for p in placed
+                      if not (first[p] > l or f > last[p]))
+        recent = [p for p in placed if not (first[p] > l or f > last[p])]
+        want_top = not top[recent[-1]] if recent else False
+        low = 0
+        for a, e in busy:  # lowest gap from the bottom
+            if a - low >= size:
+                break
+            low = max(low, e)
+        hi, moved = target - size, True
+        while hi >= 0 and moved:  # highest gap below target
+            moved = False
+            for a, e in busy:
+                if a < hi + size and e > hi:
+                    hi, moved = a - size, True
+        high = hi if hi >= 0 else None
+        if want_top and high is not None:
+            offsets[b], top[b] = high, True
+        elif low + size <= target or high is None:
+            offsets[b] = low
+        else:
+            offsets[b], top[b] = high, True
+        placed.append(b)
+    end = max((offsets[i] + sizes[i] for i in range(n)), default=0)
+    return offsets, end
+
+
 @dataclass
 class MemoryPlan:
     """An activation memory plan.
 
     ``order``: op indices in execution order; ``offsets`` / ``sizes``: tensor
     index -> byte offset / aligned bytes in the arena; ``scratch``: list of
-    (op_index, offset, size); ``peak_sram_bytes``: the plan's peak SRAM (for "tflm"
-    the arena head TFLM allocates; for "reordered" / "inplace" the minimum over
-    execution orders of the maximum live bytes); ``arena_bytes``: size of the
-    concrete offset layout (greedy placement in ``order``; equals ``peak_sram_bytes``
-    for "tflm", may exceed it by fragmentation otherwise; for "inplace" the
-    layout keeps a depthwise input's whole buffer for its in-place output, so it
-    is conservative); ``live_bytes``: bytes live at each step of ``order``;
+    (op_index, offset, size); ``peak_sram_bytes``: the end of the concrete offset
+    layout (every plan is a layout: for "tflm" the arena head TFLM allocates; for
+    "reordered" / "inplace" the best of several placements, see :func:`plan`), checked
+    by :func:`verify_plan`; ``arena_bytes``: the same figure (kept for callers);
+    ``lower_bound_bytes``: a bound no layout can beat (for "tflm" the maximum live
+    bytes in ``order``; for "reordered" / "inplace" the minimum over execution orders
+    of the maximum live bytes, the Liberis & Lane / muNAS figure; for "inplace" the
+    layout keeps a depthwise input's whole buffer for its in-place output, so the
+    layout can exceed the bound); ``live_bytes``: bytes live at each step of ``order``;
     ``inplace_ops``: depthwise ops run in place (output offset == input offset,
     plus a scratch buffer of one output channel, Ho*Wo bytes). Taught in 06-deployment.
     """
@@ -83,10 +124,11 @@ class MemoryPlan:
     live_bytes: list = field(default_factory=list)
     inplace_ops: list = field(default_factory=list)
     lifetimes: dict = field(default_factory=dict)
+    lower_bound_bytes: int = 0
 
     def summary(self) -> str:
-        s = (f"memory plan '{self.name}': peak {self.peak_sram_bytes} B "
-             f"(layout {self.arena_bytes} B), {len(self.order)} ops, "
+        s = (f"memory plan '{self.name}': peak {self.peak_sram_bytes} B (layout end; lower "
+             f"bound {self.lower_bound_bytes} B), {len(self.order)} ops, "
              f"{len(self.sizes)} tensors, {len(self.scratch)} scratch buffers")
         if self.inplace_ops:
             s += f", in-place depthwise ops {self.inplace_ops}"
@@ -97,7 +139,7 @@ class MemoryPlan:
 
     def to_dict(self) -> dict:
         return {"name": self.name, "order": list(self.order), "peak_sram_bytes": self.peak_sram_bytes,
-                "arena_bytes": self.arena_bytes,
+                "arena_bytes": self.arena_bytes, "lower_bound_bytes": self.lower_bound_bytes,
                 "offsets": {int(k): int(v) for k, v in self.offsets.items()},
                 "sizes": {int(k): int(v) for k, v in self.sizes.items()},
                 "scratch": [list(s) for s in self.scratch], "live_bytes": list(self.live_bytes),
@@ -151,8 +193,10 @@ def _lifetimes(g: Graph, order: list, alias: dict | None = None):
 
 
 def _layout(g: Graph, order: list, name: str, alias: dict | None = None,
-            extra_scratch: dict | None = None) -> MemoryPlan:
-    """Greedy (TFLM) placement of the graph in ``order``."""
+            extra_scratch: dict | None = None, bound: int | None = None) -> MemoryPlan:
+    """Placement of the graph in ``order``: TFLM's greedy; with ``bound`` also two-ended
+    placements (:func:`_pingpong`) at targets from ``bound`` up to the greedy end, keeping
+    the smallest layout (stops as soon as one reaches ``bound``)."""
     alias = alias or {}
     first, last = _lifetimes(g, order, alias)
     pos = {oi: p for p, oi in enumerate(order)}
@@ -170,6 +214,16 @@ def _layout(g: Graph, order: list, name: str, alias: dict | None = None,
             f.append(pos[oi] + 1)
             l_.append(pos[oi] + 1)
     offsets, arena = _greedy(sizes, f, l_)
+    if bound is not None and arena > bound:
+        greedy_end = arena
+        for k in range(4):
+            target = bound + (greedy_end - bound) * k // 4
+            target -= target % ALIGN
+            o2, a2 = _pingpong(sizes, f, l_, target)
+            if a2 < arena:
+                offsets, arena = o2, a2
+            if arena <= bound:
+                break
     off = {t: offsets[i] for i, t in enumerate(tids)}
     sz = {t: sizes[i] for i, t in enumerate(tids)}
     for a in alias:
@@ -191,7 +245,7 @@ def _layout(g: Graph, order: list, name: str, alias: dict | None = None,
     lifetimes = {t: (first.get(t, -1), last.get(t, -1)) for t in tids}
     return MemoryPlan(name=name, order=list(order), offsets=off, sizes=sz, scratch=scratch,
                       peak_sram_bytes=arena, arena_bytes=arena, live_bytes=live,
-                      lifetimes=lifetimes)
+                      lifetimes=lifetimes, lower_bound_bytes=max(live, default=0))
 
 
 def _best_order(g: Graph, sizes: dict, inplace: set, extra_scratch: dict, before: dict):
@@ -297,9 +351,10 @@ def plan(g: Graph, name: str = "tflm") -> MemoryPlan:
     sizes = {t: _align(g.tensors[t].nbytes) for t in g.planned()}
     if name == "reordered":
         peak, order, live = _best_order(g, sizes, set(), {}, {})
-        p = _layout(g, order, "reordered")
-        p.peak_sram_bytes = peak
-        p.live_bytes = live
+        p = _best_layout(g, [order, order0], "reordered", bound=peak)
+        if p.order == order:
+            p.live_bytes = live
+        p.lower_bound_bytes = peak
         return p
     # in-place depthwise: candidates = DW ops with depth multiplier 1 whose input is a
     # planned, non-output tensor of at least the output's size.
@@ -345,11 +400,100 @@ def plan(g: Graph, name: str = "tflm") -> MemoryPlan:
         if best is None or peak < best[0]:
             best = (peak, order, live, inplace, alias, extra)
     peak, order, live, inplace, alias, extra = best
-    p = _layout(g, order, "inplace", alias=alias, extra_scratch=extra)
-    p.peak_sram_bytes = peak
+    p = _best_layout(g, [order], "inplace", bound=peak, alias=alias, extra_scratch=extra)
     p.live_bytes = live
     p.inplace_ops = inplace
+    # the plain reordered layout is an in-place plan with no op in place: never worse
+    # (not needed when the in-place layout reaches its bound, which no layout beats)
+    if p.peak_sram_bytes > peak:
+        r = globals()["plan"](g, "reordered")
+        if r.peak_sram_bytes < p.peak_sram_bytes:
+            r.name, r.inplace_ops = "inplace", []
+            p = r
+    p.lower_bound_bytes = min(peak, p.peak_sram_bytes)
     return p
+
+
+def _best_layout(g: Graph, orders: list, name: str, bound: int, alias=None,
+                 extra_scratch=None) -> MemoryPlan:
+    """The smallest of several layouts: TFLM's greedy and two-ended placements at a few
+    targets from ``bound`` up, for each order in ``orders``."""
+    best = None
+    for order in orders:
+        c = _layout(g, order, name, alias, extra_scratch, bound=bound)
+        if best is None or c.peak_sram_bytes < best.peak_sram_bytes:
+            best = c
+        if best.peak_sram_bytes <= bound:
+            break
+    return best
+
+
+def verify_plan(g: Graph, p: MemoryPlan) -> dict:
+    """Prove that plan ``p`` is a valid layout of ``g``; raise ``ValueError`` naming the fault.
+
+    Checks, from the graph alone (not from the plan's own lifetimes): ``p.order`` runs
+    every operator once after its producers; every planned tensor has a 16-byte aligned
+    offset and room for its bytes; no two buffers (tensors, scratch) that are live at the
+    same step share a byte, where a tensor is live from its producer's step (graph inputs:
+    from the start) to its last consumer's step (graph outputs: to the end) and a scratch
+    buffer at its op's step only; the one exception is an in-place op of
+    ``p.inplace_ops``, whose output may share its input's buffer; ``p.peak_sram_bytes``
+    equals the end of the layout and is not below ``p.lower_bound_bytes``. Returns
+    ``{"buffers", "pairs_checked", "end"}``. Taught in 06-deployment.
+    """
+    n = len(g.ops)
+    if sorted(p.order) != list(range(n)):
+        raise ValueError(f"plan {p.name!r}: order {p.order} is not a permutation of the "
+                         f"{n} operators")
+    prod = g.producers()
+    pos = {oi: k for k, oi in enumerate(p.order)}
+    for oi in p.order:
+        for t in g.ops[oi].inputs:
+            if t >= 0 and t in prod and pos[prod[t]] >= pos[oi]:
+                raise ValueError(f"plan {p.name!r}: operator {oi} runs before operator "
+                                 f"{prod[t]}, the producer of its input tensor {t}")
+    bufs = []  # (label, offset, size, first step, last step)
+    for t in g.planned():
+        if t not in p.offsets:
+            raise ValueError(f"plan {p.name!r}: tensor {t} has no offset")
+        off, size = int(p.offsets[t]), int(g.tensors[t].nbytes)
+        if off % ALIGN or off < 0:
+            raise ValueError(f"plan {p.name!r}: tensor {t} offset {off} not {ALIGN}-byte aligned")
+        if int(p.sizes.get(t, 0)) < size:
+            raise ValueError(f"plan {p.name!r}: tensor {t} given {p.sizes.get(t, 0)} B, "
+                             f"needs {size} B")
+        steps = [pos[c] + 1 for c in g.consumers()[t]] + \
+                ([pos[prod[t]] + 1] if t in prod else [0])
+        first = 0 if t in g.inputs or t not in prod else pos[prod[t]] + 1
+        last = n + 1 if t in g.outputs else max(steps)
+        bufs.append((f"tensor {t}", off, size, first, last))
+    for oi, off, size in p.scratch:
+        bufs.append((f"scratch of operator {oi}", int(off), int(size), pos[oi] + 1, pos[oi] + 1))
+    allowed = set()
+    for oi in p.inplace_ops:
+        op = g.ops[oi]
+        allowed.add((f"tensor {op.inputs[0]}", f"tensor {op.outputs[0]}"))
+    pairs = 0
+    for i in range(len(bufs)):
+        a = bufs[i]
+        for b in bufs[i + 1:]:
+            if a[4] < b[3] or b[4] < a[3]:
+                continue
+            pairs += 1
+            if a[1] < b[1] + b[2] and b[1] < a[1] + a[2] and a[2] and b[2]:
+                if (a[0], b[0]) in allowed or (b[0], a[0]) in allowed:
+                    continue
+                raise ValueError(f"plan {p.name!r}: {a[0]} [{a[1]}, {a[1] + a[2]}) and {b[0]} "
+                                 f"[{b[1]}, {b[1] + b[2]}) overlap while both are live "
+                                 f"(steps {max(a[3], b[3])}..{min(a[4], b[4])})")
+    end = max((off + _align(size) for _, off, size, _, _ in bufs), default=0)
+    if p.peak_sram_bytes != end:
+        raise ValueError(f"plan {p.name!r}: reports peak {p.peak_sram_bytes} B but its layout "
+                         f"ends at {end} B")
+    if p.lower_bound_bytes > p.peak_sram_bytes:
+        raise ValueError(f"plan {p.name!r}: lower bound {p.lower_bound_bytes} B above the "
+                         f"layout's end {p.peak_sram_bytes} B")
+    return {"buffers": len(bufs), "pairs_checked": pairs, "end": end}
 
 
 def plan_tflite(tflite_bytes_or_model, plan: str = "tflm") -> MemoryPlan:

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from helpers.resources.flash import flash_bytes
+from helpers.resources.flash import FILE_PARTS, flash_bytes, flash_file_breakdown
 from helpers.resources.graph import KERNELS_ASSUMED, PLANS, Graph, graph_from_layers, graph_from_tflite
 from helpers.resources.planners import MemoryPlan, plan as _plan
 
@@ -19,8 +19,11 @@ class Profile:
     """Resources of one network (MLTK-profiler style result object).
 
     ``peak_sram_bytes``: activation bytes under ``plan`` (TFLM arena head for "tflm");
-    ``flash_bytes``: estimated size of the int8 ``.tflite`` (see
-    :func:`flash_bytes`, ``flash`` has the parts); ``macs`` / ``params``: totals;
+    ``flash_bytes``: size of the int8 ``.tflite`` (estimated from the graph for an
+    architecture, see :func:`flash_bytes`; for a file, the file's own size with every byte
+    attributed by :func:`flash_file_breakdown`, incl. ``device_image_bytes``, the
+    deployable image without names / min-max / metadata / signature defs); ``flash`` has
+    the parts; ``macs`` / ``params``: totals;
     ``layers``: one dict per operator (see :meth:`table`); ``kernels``: the
     scratch-buffer assumptions used. Taught in 00-overview.
     """
@@ -42,12 +45,21 @@ class Profile:
         lines = [f"Profile of {self.name or 'model'} (plan '{self.plan}')",
                  f"  MACs         {self.macs:>12,}",
                  f"  parameters   {self.params:>12,}",
-                 f"  flash        {self.flash_bytes:>12,} B  (weights {self.flash['weights']:,}"
-                 f" + biases {self.flash['biases']:,} + quant {self.flash['quant']:,}"
-                 f" + graph {self.flash['graph']:,} + fixed {self.flash['overhead']:,})",
+                 f"  flash        {self.flash_bytes:>12,} B  ({self._flash_parts()})",
+                 *([f"  device image {self.flash['device_image_bytes']:>12,} B  (the file without "
+                    f"{self.flash['not_on_device']:,} B a device does not need: names, min/max, "
+                    f"metadata, signature defs, description)"] if "device_image_bytes" in self.flash
+                   else []),
                  f"  peak SRAM    {self.peak_sram_bytes:>12,} B  (activations + scratch, 16-B aligned)",
                  f"  operators    {len(self.layers):>12}"]
         return "\n".join(lines)
+
+    def _flash_parts(self) -> str:
+        if "device_image_bytes" in self.flash:  # a file: every byte attributed
+            return " + ".join(f"{p} {self.flash[p]:,}" for p in FILE_PARTS if self.flash[p])
+        return (f"weights {self.flash['weights']:,} + biases {self.flash['biases']:,} + quant "
+                f"{self.flash['quant']:,} + graph {self.flash['graph']:,} + fixed "
+                f"{self.flash['overhead']:,}")
 
     def __str__(self) -> str:
         return self.summary()
@@ -78,7 +90,8 @@ def _to_graph(obj, input_shape, num_classes) -> tuple[Graph, str]:
             raise ValueError("profile(arch): input_shape=(H, W, C) and num_classes are required "
                              "for an architecture")
         return graph_from_layers(obj.layers(input_shape, num_classes)), obj.space_name
-    if isinstance(obj, (bytes, bytearray, memoryview)) or hasattr(obj, "tensors"):
+    if isinstance(obj, (bytes, bytearray, memoryview, str)) or hasattr(obj, "__fspath__") \
+            or hasattr(obj, "tensors"):
         return graph_from_tflite(obj), "tflite"
     if hasattr(obj, "inputs") and hasattr(obj, "layers") and hasattr(obj, "get_config"):
         raise ValueError("profile(keras_model): convert it first with "
@@ -103,7 +116,17 @@ def profile(arch_or_model, input_shape=None, num_classes=None, plan: str = "tflm
         raise ValueError(f"plan={plan!r} unknown; allowed: {', '.join(PLANS)}")
     g, name = _to_graph(arch_or_model, input_shape, num_classes)
     mp = _plan(g, plan)
-    fl = flash_bytes(g)
+    if isinstance(arch_or_model, (bytes, bytearray, memoryview, str)) \
+            or hasattr(arch_or_model, "__fspath__"):
+        fl = flash_file_breakdown(arch_or_model)  # a file is its own flash model: exact
+    elif hasattr(arch_or_model, "tensors") and not isinstance(arch_or_model, Graph):
+        try:  # a parsed model (no bytes): the converter-graph model, else its file size
+            fl = flash_bytes(g)
+        except ValueError:
+            fl = {"weights": 0, "biases": 0, "quant": 0, "graph": 0, "overhead": 0,
+                  "total": int(arch_or_model.size)}
+    else:
+        fl = flash_bytes(g)
     rows = []
     if table:
         step = {oi: p for p, oi in enumerate(mp.order)}

@@ -109,7 +109,8 @@ TFLite-Micro allocates (head = activation plan, total = head + persistent tail m
 64-bit host), our `tflm` plan estimate beside it (it must equal the head) and the `inplace`
 plan (TinyEngine-style), the `.tflite` bytes, MACs, and our generated C on an emulated
 Cortex-M (`inplace` plan, DSP kernels): cycles are *estimated* from a Cortex-M4 timing table
-(about ±15%; the Cortex-M7 figure is rougher, see docs/emulator.md).
+(at zero wait states; measured 0.48-0.66x the published MLPerf Tiny reference latencies on a
+Cortex-M4 board; the Cortex-M7 figure is a heuristic, see docs/emulator.md).
 """),
 ("code", """
 rows = compare.collect(sources, ds, TARGET, n_test=N_TEST or None, emulate=EMULATE)
