@@ -30,7 +30,7 @@ per backbone would add ~9 CPU-minutes to a 3-minute notebook), so its r² interv
 The `full` preset uses the boards' real budgets (no scaling; TFLM overhead reserved as published)
 and 30 models per backbone.
 
-*Runs in about 3 minutes on a 2-core machine (2.8 min measured in a whole `make run`; 11 minutes on a shared machine).*
+*Runs in about 12 minutes on a shared 2-core machine (11.6 min measured for the committed outputs while the test suite ran beside it; 2.8 min before the 4-bit and latency-residual parts were added).*
 """),
 ("md", """
 **Goals**

@@ -18,7 +18,7 @@ compiled for a Cortex-M4 / M7 and executed instruction by instruction in an emul
 (`helpers.engine.kernels`, `helpers.engine.emulator`; details and caveats in
 [docs/emulator.md](../docs/emulator.md)).
 
-*Runs in about 1 minute on a 2-core machine once its C builds are cached (38 s measured in a whole `make run`; about 3 minutes the first time).*
+*Runs in about 4 minutes on a 2-core machine (238 s measured for the committed outputs, C builds included, most of it the MLPerf latency table and the patch-based study; `MLPERF_BENCHMARKS = ["anomaly detection"]` makes it about 1.5 minutes).*
 """),
 ("md", """
 **Goals**
