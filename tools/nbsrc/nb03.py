@@ -19,7 +19,7 @@ search on MNIST with keras-tuner's Bayesian-optimisation oracle on the series' s
 store, deploys the best model to int8 in TensorFlow Lite Micro, and puts it beside μNAS's aging
 evolution (notebook 02) on the same bounds and budget.
 
-*Runs in about 5 minutes on a 2-core machine.* (Measured: 5.0 minutes in a whole `make run`; 16 minutes when the machine was shared with other jobs. The smoke preset: about 1 minute.)
+*Runs in about 18 minutes on a shared 2-core machine.* (Measured: 17.7 minutes for the committed outputs, while the test suite ran beside it; 5.0 minutes in a whole `make run` before SpVD, the sparsity curve, the sparse engine and the morphism Part were added.)
 """),
 ("md", """
 **Goals**
