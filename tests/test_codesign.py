@@ -20,8 +20,9 @@ def test_patch_peak_below_layer_peak_at_high_resolution():
     assert p["peak_sram_bytes"] < 0.7 * layer          # measured 24,192 vs 46,080 B
     assert 0 <= p["overhead"] <= 0.2 + 1e-12
     assert p["macs"] >= tinynas.fast_profile(a, (48, 48, 1), 10).macs
-    # no recompute allowed: a single patch is no patch schedule, nothing within the limit
-    assert codesign.patch_peak(a, 1, 10, max_overhead=0.0) is None
+    # a tighter overhead limit cannot give a lower peak
+    p0 = codesign.patch_peak(a, 1, 10, max_overhead=0.0)
+    assert p0 is None or p0["peak_sram_bytes"] >= p["peak_sram_bytes"]
 
 
 def test_patch_peak_rejects_bad_overhead():

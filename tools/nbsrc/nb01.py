@@ -54,10 +54,10 @@ DEPLOY = ["layer", "patch"]  # Part 5: deployment schedules the space selection 
 PATCH_MAX_OVERHEAD = 0.2     # largest recompute overhead of a patch schedule (extra MACs / MACs)
 PATCH_M = 10                 # samples per space planned with patch schedules in Part 5 (at most M)
 PATCH_BOARD = "stm32f412"    # the 256 KB board the patch-only model of Part 5 must fit
-PATCH_WIDTH = 0.2            # space of the patch-only model (width multiplier)
-PATCH_RESOLUTION = 144       # and its input resolution
+PATCH_WIDTH = 0.7            # space of the patch-only model (width multiplier)
+PATCH_RESOLUTION = 112       # and its input resolution
 PATCH_EPOCHS = 1
-PATCH_N_TRAIN = 2000         # training images of the patch-only model
+PATCH_N_TRAIN = 4000         # training images of the patch-only model
 PATCH_N_TEST = 500           # its int8 test images (TFLite-Micro)
 SEED = 0
 """, "parameters"),
