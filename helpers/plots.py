@@ -494,3 +494,31 @@ def latency_residuals(study, fit=None, axes=None, title: str | None = None):
         ax.set_title(title or f"{t}: residuals of the ops fit")
         ax.legend(fontsize=7)
     return axes
+
+
+def deploy_cdfs(deploy_ranking, axes=None, title: str | None = None):
+    """Co-design with patch-based inference: left, the FLOPs CDF of the chosen space under each
+    deployment (and, dashed, the layer-by-layer choice seen with patches); right, the fraction
+    of samples that fit per resolution, one line per deployment. ``deploy_ranking``: a
+    :class:`helpers.methods.codesign.DeployRanking`. Taught in 01-search-space-cdf."""
+    import matplotlib.pyplot as plt
+    if axes is None:
+        _, axes = plt.subplots(1, 2, figsize=(13, 4.2))
+    rks = deploy_ranking.rankings
+    for d, rk in rks.items():
+        f = np.asarray(rk.flops[rk.best], float) / 1e6
+        cdf(f, ax=axes[0], label=f"{d}: w{rk.best[0]}-r{rk.best[1]} (mean {f.mean():.2f}M)")
+        t = rk.table().groupby("resolution")[["n_fit", "n"]].sum()
+        axes[1].plot(t.index, t["n_fit"] / t["n"], marker="o", label=d)
+    if "layer" in rks and "patch" in rks and rks["layer"].best != rks["patch"].best:
+        k = rks["layer"].best
+        f = np.asarray(rks["patch"].flops[k], float) / 1e6
+        cdf(f, ax=axes[0], ls="--", label=f"patch, layer's choice w{k[0]}-r{k[1]}")
+    axes[0].set_xlabel("MFLOPs (MACs) of models that fit")
+    axes[0].set_title(title or "chosen space per deployment")
+    axes[0].legend(fontsize=7)
+    axes[1].set_xlabel("resolution")
+    axes[1].set_ylabel("fraction of samples that fit")
+    axes[1].set_title("fit rate per resolution (all widths)")
+    axes[1].legend(fontsize=7)
+    return axes

@@ -50,6 +50,15 @@ EPOCHS = 2
 N_TRAIN = 4000               # 0: the whole training split
 N_VAL = 1000                 # validation images used during training (0: all)
 N_TEST = 2000                # 0: the whole test split
+DEPLOY = ["layer", "patch"]  # Part 5: deployment schedules the space selection assumes
+PATCH_MAX_OVERHEAD = 0.2     # largest recompute overhead of a patch schedule (extra MACs / MACs)
+PATCH_M = 50                 # samples per space planned with patch schedules in Part 5 (at most M)
+PATCH_BOARD = "stm32f412"    # the 256 KB board the patch-only model of Part 5 must fit
+PATCH_WIDTH = 0.7            # space of the patch-only model (width multiplier)
+PATCH_RESOLUTION = 112       # and its input resolution
+PATCH_EPOCHS = 1
+PATCH_N_TRAIN = 4000         # training images of the patch-only model
+PATCH_N_TEST = 500           # its int8 test images (TFLite-Micro)
 SEED = 0
 """, "parameters"),
 ("code", """
@@ -74,8 +83,18 @@ P.check(globals(), {
     "N_TRAIN": P.Int(min=0),
     "N_VAL": P.Int(min=0),
     "N_TEST": P.Int(min=0),
+    "DEPLOY": P.ListOf(P.Choice(["layer", "patch"]), min_len=1, unique=True),
+    "PATCH_MAX_OVERHEAD": P.Float(min=0),
+    "PATCH_M": P.Int(min=1),
+    "PATCH_BOARD": P.Target(),
+    "PATCH_WIDTH": P.Float(min=0, max=4, min_open=True),
+    "PATCH_RESOLUTION": P.Int(min=8),
+    "PATCH_EPOCHS": P.Int(min=1),
+    "PATCH_N_TRAIN": P.Int(min=1),
+    "PATCH_N_TEST": P.Int(min=1),
     "SEED": P.Seed(),
 })
+P.require(PATCH_M <= M, "PATCH_M", PATCH_M, f"must be <= M = {M}")
 """),
 ("code", """
 import time
@@ -251,6 +270,47 @@ better_space = stats.verdict(gain_ci, claim=f"chosen space trains better than ra
 print(better_space.summary())
 """),
 ("md", """
+## Part 5 · Co-design: the patch schedule is part of the deployment
+
+Parts 2-3 assumed layer-by-layer inference: the peak SRAM sits in the first, high-resolution
+blocks. MCUNetV2 (Lin et al. 2021) runs those blocks *patch by patch* (06-deployment, Part 10) and
+searches the space **together with** the schedule: with `"patch"` a sample's SRAM figure is the lower
+of its in-place peak and the peak of its best patch schedule within `PATCH_MAX_OVERHEAD` extra MACs
+(`codesign.patch_peak`; the input arrives at the space's resolution, resized by the camera). The same
+first `PATCH_M` samples of every space are ranked under each deployment in `DEPLOY`.
+"""),
+("code", """
+from helpers.methods import codesign
+
+codesign_rk = codesign.rank_deploys(samples, SRAM_BUDGET, FLASH_BUDGET, DEPLOY, max_overhead=PATCH_MAX_OVERHEAD,
+                                    m=PATCH_M, min_fit_rate=MIN_FIT_RATE)
+print(codesign_rk)
+plots.deploy_cdfs(codesign_rk, title=f"{SRAM_KB} KB SRAM / {FLASH_KB} KB flash: layer by layer vs patch-based");
+codesign_rk.table()
+"""),
+("md", """
+**One model that fits a 256 KB board only with patches.** Of 10 samples of the space
+(`PATCH_WIDTH`, `PATCH_RESOLUTION`), `codesign.patch_only_arch` takes the cheapest one whose in-place
+peak is above the board's model budget and whose patch peak is below it; we train it briefly on
+the images resized to its resolution, convert it to int8 and measure it in TFLite-Micro: its arena
+head (the layer-by-layer deployment) must exceed the budget, the patch plan must fit it, and the
+patch run (Python engine) must equal TFLite-Micro's output bit for bit.
+"""),
+("code", """
+board = targets.get(PATCH_BOARD, reserve="tflm")
+po_arch, po_plan = codesign.patch_only_arch(PATCH_WIDTH, PATCH_RESOLUTION, INPUT[-1], CLASSES, board.sram_budget,
+                                            board.flash_budget, max_overhead=PATCH_MAX_OVERHEAD, seed=SEED)
+po_data = codesign.resize_dataset(ds.subset(n_train=PATCH_N_TRAIN, n_val=200, n_test=PATCH_N_TEST, seed=SEED), PATCH_RESOLUTION)
+patch_only = codesign.deploy_patch_only(po_arch, po_data, board.sram_budget, PATCH_EPOCHS,
+                                        max_overhead=PATCH_MAX_OVERHEAD, seed=SEED)
+print(f"{board.name}: model budget {board.sram_budget:,} B SRAM; {po_arch.to_json()}")
+print(patch_only)
+"""),
+("md", """
+**Check.** `fits only with patches` and `bit-exact` must both print True: TFLite-Micro's arena head
+is above the board's budget, the patch plan below it, at the stated MAC overhead. The accuracy is
+that of a short training run (`PATCH_EPOCHS` on `PATCH_N_TRAIN` images), not a converged model.
+
 ## Results
 """),
 ("code", """
@@ -261,6 +321,13 @@ results = pd.DataFrame([
     {"figure": "mean MFLOPs of fitting models", "measured": f"{top.mean_mflops:.2f}", "published / required": "-"},
     {"figure": "accuracy chosen vs low-ranked (points)", "measured": f"{gain:+.2f} [{better_space.low:+.2f}, {better_space.high:+.2f}], "
      f"{len(acc_best)} vs {len(acc_low)} models: {better_space.word}", "published / required": "+4.5 (MCUNet, ImageNet-100)"},
+    *[{"figure": f"chosen space, {d} deployment (first {PATCH_M} samples)", "measured": f"w{rk.best[0]} x r{rk.best[1]}",
+       "published / required": "-"} for d, rk in codesign_rk.rankings.items()],
+    {"figure": f"patch-only model on {PATCH_BOARD}: TFLM head / patch peak (B)",
+     "measured": f"{patch_only.tflm_arena_head_bytes:,} / {patch_only.patch_peak_sram_bytes:,} (budget {board.sram_budget:,})",
+     "published / required": "head > budget >= patch peak"},
+    {"figure": "patch-only model int8 test accuracy (TFLM)", "measured": f"{patch_only.test_accuracy_int8:.4f}",
+     "published / required": "-"},
 ])
 results
 """),
@@ -289,6 +356,11 @@ helpers.record("01-search-space-cdf", {
     "claim_held": claim_held,                          # sign of the point estimate only; the verdict is below
     **better_space.to_figures("better_space_acc_gain"),  # points: estimate, ci_low/high, n, verdict
     "boards_best_resolution_min": int(board_table.best_resolution.min()),
+    **{f"codesign_{d}_best_width": rk.best[0] for d, rk in codesign_rk.rankings.items()},
+    **{f"codesign_{d}_best_resolution": rk.best[1] for d, rk in codesign_rk.rankings.items()},
+    **{f"codesign_{d}_best_mean_mflops": rk.best_mean_flops / 1e6 for d, rk in codesign_rk.rankings.items()},
+    "codesign_patch_helped_models": codesign_rk.patch_helped,
+    **patch_only.figures("patch_only_model"),
     "wall_seconds": time.time() - t_start,
 })
 """),
