@@ -18,7 +18,7 @@ procedure (the paper's Figures 3 and 12) on MNIST-sized inputs upsampled to 16â€
 **tests the premise** by training a handful of sampled models from the chosen space and from a
 low-ranked one.
 
-*Runs in about 5 minutes on a 2-core machine (4.6 min measured in a whole `make run`; 8 minutes on a shared machine).*
+*Runs in about 18 minutes on a 2-core machine (17.6 min measured for the committed outputs; about 5 of them train the patch-only model of Part 5, and a smaller `PATCH_N_TRAIN` shortens that).*
 """),
 ("md", """
 **Goals**
