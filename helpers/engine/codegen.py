@@ -61,6 +61,17 @@ class GeneratedC:
     output_dtype: str = "int8"
 
 
+def _emit_filter(out: list, s, pre: str, w, dsp: bool) -> tuple[int, int]:
+    """Append op ``pre``'s filter array (4-bit packed when ``w_bits == 4``, else int8) to
+    ``out``; return (flash bytes, int8 unpack buffer bytes it needs, -1 for none)."""
+    if s.params.get("w_bits") == 4:
+        src4, nb4, unpack4 = int4.c_weights(s, pre, dsp)
+        out.append(src4)
+        return nb4, unpack4
+    out.append(_c_array("int8_t", f"{pre}_w", w))
+    return w.size, -1
+
+
 def generate_c(tflite_bytes, plan: str = "inplace", kernels: str = "dsp",
                weights: str = "dense") -> GeneratedC:
     """Generate one C file for ``tflite_bytes``: weights, biases, multipliers and op
@@ -134,14 +145,9 @@ def generate_c(tflite_bytes, plan: str = "inplace", kernels: str = "dsp",
             inplace = s.kind == "DEPTHWISE_CONV_2D" and off(s.y) == off(x0)
             out.append(f"/* op {oi}: {s.kind} {s.in_shapes[0]} -> {s.out_shape}, "
                        f"k {p['kh']}x{p['kw']} s {p['sh']} {'in place' if inplace else ''} */")
-            if p.get("w_bits") == 4:
-                src4, nb4, unpack4 = int4.c_weights(s, pre, dsp)
-                out.append(src4)
-                weight_bytes += nb4
-                w4buf = max(w4buf, unpack4)
-            else:
-                out.append(_c_array("int8_t", f"{pre}_w", w))
-                weight_bytes += w.size
+            nb, unpack4 = _emit_filter(out, s, pre, w, dsp)
+            weight_bytes += nb
+            w4buf = max(w4buf, unpack4)
             if dsp and s.kind == "CONV_2D":
                 wsum = w.reshape(oc, -1).astype(np.int64).sum(axis=1)
                 bias = bias + (-p["in_zp"]) * wsum
@@ -183,14 +189,9 @@ def generate_c(tflite_bytes, plan: str = "inplace", kernels: str = "dsp",
             if dsp:
                 bias = bias + (-p["in_zp"]) * w.astype(np.int64).sum(axis=1)
             out.append(f"/* op {oi}: FULLY_CONNECTED {n} -> {co} */")
-            if p.get("w_bits") == 4:
-                src4, nb4, unpack4 = int4.c_weights(s, pre, dsp)
-                out.append(src4)
-                weight_bytes += nb4
-                w4buf = max(w4buf, unpack4)
-            else:
-                out.append(_c_array("int8_t", f"{pre}_w", w))
-                weight_bytes += w.size
+            nb, unpack4 = _emit_filter(out, s, pre, w, dsp)
+            weight_bytes += nb
+            w4buf = max(w4buf, unpack4)
             out.append(_c_array("int32_t", f"{pre}_b", bias))
             out.append(_c_array("int32_t", f"{pre}_m", p["mult"]))
             out.append(_c_array("int32_t", f"{pre}_s", p["shift"]))
