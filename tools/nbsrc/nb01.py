@@ -289,7 +289,7 @@ plots.deploy_cdfs(codesign_rk, title=f"{SRAM_KB} KB SRAM / {FLASH_KB} KB flash: 
 codesign_rk.table()
 """),
 ("md", """
-**One model that fits a 256 KB board only with patches.** Of 10 samples of the space
+**One model that fits a 256 KB board only with patches.** Of 20 samples of the space
 (`PATCH_WIDTH`, `PATCH_RESOLUTION`), `codesign.patch_only_arch` takes the cheapest one whose in-place
 peak is above the board's model budget and whose patch peak is below it; we train it briefly on
 the images resized to its resolution, convert it to int8 and measure it in TFLite-Micro: its arena
