@@ -522,3 +522,54 @@ def deploy_cdfs(deploy_ranking, axes=None, title: str | None = None):
     axes[1].set_title("fit rate per resolution (all widths)")
     axes[1].legend(fontsize=7)
     return axes
+
+
+def anytime_curves(table, task: str, ax=None, title: str | None = None, points=None):
+    """Best-so-far accuracy vs CPU-seconds per method (``protocol.anytime_table``): median
+    over seeds, shaded min-max; ``points``: {method: [(cpu_s, accuracy), ...]} drawn as
+    markers (one-shot methods such as DNAS). Taught in 07-comparison."""
+    ax = _axes(ax, (7, 4))
+    t = table[table.task == task]
+    for m, g in t.groupby("method", sort=False):
+        if g["median"].notna().sum() < 2:
+            continue
+        line, = ax.plot(g.cpu_s, g["median"], label=f"{m} (n = {int(g.n.max())})")
+        ax.fill_between(g.cpu_s, g["min"], g["max"], color=line.get_color(), alpha=0.2)
+    for m, pts in (points or {}).items():
+        if pts:
+            x, y = zip(*pts)
+            ax.scatter(x, y, marker="D", s=30, label=f"{m} (one result per seed)")
+    ax.set_xlabel("search CPU-seconds")
+    ax.set_ylabel("best accuracy so far (method's own estimate)")
+    ax.set_title(title or f"{task}: anytime performance")
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=7)
+    return ax
+
+
+def deployed_fronts(table, task: str, sram_limit: float, flash_limit: float, axes=None,
+                    title: str | None = None):
+    """Deployed models of every method and seed: int8 test accuracy vs TFLM arena head and vs
+    flash, each method's front over all its seeds drawn, the limits dashed; infeasible models
+    hollow. Taught in 07-comparison."""
+    import matplotlib.pyplot as plt
+    if axes is None:
+        _, axes = plt.subplots(1, 2, figsize=(12, 4))
+    t = table[table.task == task]
+    for ax, col, lim, lab in ((axes[0], "tflm_arena_head_bytes", sram_limit, "TFLM arena head (B)"),
+                              (axes[1], "flash_bytes", flash_limit, ".tflite flash (B)")):
+        for m, g in t.groupby("method", sort=False):
+            ok = g.feasible.astype(bool)
+            sc = ax.scatter(g[col][ok], g.test_accuracy_int8[ok], s=25, label=m)
+            ax.scatter(g[col][~ok], g.test_accuracy_int8[~ok], s=25, facecolors="none",
+                       edgecolors=sc.get_facecolor())
+            if ok.any():
+                fx, fy = _front_2d(g[col][ok].to_numpy(float), -g.test_accuracy_int8[ok].to_numpy(float))
+                ax.step(fx, -np.asarray(fy), where="post", color=sc.get_facecolor()[0], alpha=0.6)
+        ax.axvline(lim, ls="--", color="grey", lw=1)
+        ax.set_xlabel(lab)
+        ax.set_ylabel("int8 test accuracy (TFLite-Micro)")
+        ax.grid(alpha=0.3)
+    axes[0].legend(fontsize=7)
+    axes[0].set_title(title or f"{task}: deployed models, all seeds (hollow: over a limit)")
+    return axes

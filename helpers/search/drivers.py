@@ -69,6 +69,7 @@ def run_search(algorithm: str, space, evaluate: Callable, resources: Callable | 
                budget: int, seed: int = 0, directory, workers: int = 1, progress: bool = True,
                overwrite: bool = False, cap: float = DEFAULT_CAP, arch_from_json=None,
                worker_timeout_s: float | None = None, listen: str | None = None,
+               stop_when: Callable[[], str | None] | None = None,
                **algo_kwargs) -> SearchResult:
     """Run (or resume) a search whose every trial is stored in ``directory``.
 
@@ -101,9 +102,16 @@ def run_search(algorithm: str, space, evaluate: Callable, resources: Callable | 
     Every search ends: ``max_consecutive_failed_trials`` (3) trials failing in a row stop it
     with :class:`SearchFailedError` (``resumable=False``) showing the real error; a worker
     that dies stops it at once with its log tail (``resumable=True``); ``worker_timeout_s``
-    bounds the whole multi-worker search. Taught in 02-aging-evolution.
+    bounds the whole multi-worker search.
+
+    ``stop_when() -> str | None`` (not stored with the search): asked before every new trial;
+    a non-empty string stops the search there (the running trials finish) and is kept as
+    ``oracle.halted``. :mod:`helpers.protocol` stops searches at a CPU-time budget with it.
+    Taught in 02-aging-evolution.
     """
     d, parent, name = _project_dir(directory)
+    if stop_when is not None and not callable(stop_when):
+        raise ValueError(f"stop_when must be callable (stop_when() -> reason or None); got {stop_when!r}")
     if isinstance(workers, bool) or not isinstance(workers, (int, np.integer)) or workers < (0 if listen else 1):
         raise ValueError(f"workers must be an integer >= 1 (>= 0 with listen=); got {workers!r}")
     host, port = _parse_listen(listen) if listen else ("127.0.0.1", 0)
@@ -164,6 +172,7 @@ def run_search(algorithm: str, space, evaluate: Callable, resources: Callable | 
         return load_search(d)
     prog = _Progress(int(budget), progress, algorithm, objectives, bounds)
     oracle.progress_callback = prog
+    oracle.stop_when = stop_when
     try:
         if workers == 1 and not env_mode and not listen:
             tuner = ArchTuner(oracle, evaluate, directory=parent, project_name=name)
@@ -203,7 +212,7 @@ def run_search(algorithm: str, space, evaluate: Callable, resources: Callable | 
 def aging_evolution(space, evaluate, resources=None, *, bounds, objectives=None, budget=2000,
                     population_size=100, sample_size=25, seed=0, directory, workers=1,
                     progress=True, overwrite=False, cap=DEFAULT_CAP, arch_from_json=None,
-                    max_rejections=10000, lag=None) -> SearchResult:
+                    max_rejections=10000, lag=None, stop_when=None) -> SearchResult:
     """μNAS aging evolution (population 100, sample 25, 2000 rounds by default).
 
     See :func:`run_search` for the arguments and :class:`AgingEvolutionOracle`
@@ -217,12 +226,13 @@ def aging_evolution(space, evaluate, resources=None, *, bounds, objectives=None,
                       objectives=objectives, budget=budget, seed=seed, directory=directory,
                       workers=workers, progress=progress, overwrite=overwrite, cap=cap,
                       arch_from_json=arch_from_json, population_size=population_size,
-                      sample_size=sample_size, max_rejections=max_rejections, lag=lag)
+                      sample_size=sample_size, max_rejections=max_rejections, lag=lag,
+                      stop_when=stop_when)
 
 
 def random_search(space, evaluate, resources=None, *, bounds, objectives=None, budget=100, seed=0,
                   directory, workers=1, progress=True, overwrite=False, cap=DEFAULT_CAP,
-                  arch_from_json=None, max_rejections=10000) -> SearchResult:
+                  arch_from_json=None, max_rejections=10000, stop_when=None) -> SearchResult:
     """Random-search baseline with the same budget semantics and trial store.
 
     Taught in 02-aging-evolution.
@@ -230,14 +240,14 @@ def random_search(space, evaluate, resources=None, *, bounds, objectives=None, b
     return run_search("random_search", space, evaluate, resources, bounds=bounds,
                       objectives=objectives, budget=budget, seed=seed, directory=directory,
                       workers=workers, progress=progress, overwrite=overwrite, cap=cap,
-                      arch_from_json=arch_from_json, max_rejections=max_rejections)
+                      arch_from_json=arch_from_json, max_rejections=max_rejections, stop_when=stop_when)
 
 
 def mcunet_evolution(space, evaluate, resources=None, *, bounds, objectives=None,
                      population_size=100, n_mutation=50, n_crossover=50, mutate_prob=0.1,
                      parent_ratio=0.25, iterations=30, seed=0, directory, workers=1, progress=True,
                      overwrite=False, cap=DEFAULT_CAP, arch_from_json=None,
-                     max_rejections=10000) -> SearchResult:
+                     max_rejections=10000, stop_when=None) -> SearchResult:
     """MCUNet evolution: population 100, 50 mutation (p=0.1) + 50 crossover children, 30 iterations.
 
     Budget = ``population_size + iterations * (n_mutation + n_crossover)``.
@@ -250,7 +260,8 @@ def mcunet_evolution(space, evaluate, resources=None, *, bounds, objectives=None
                       workers=workers, progress=progress, overwrite=overwrite, cap=cap,
                       arch_from_json=arch_from_json, population_size=population_size,
                       n_mutation=n_mutation, n_crossover=n_crossover, mutate_prob=mutate_prob,
-                      parent_ratio=parent_ratio, max_rejections=max_rejections)
+                      parent_ratio=parent_ratio, max_rejections=max_rejections,
+                      stop_when=stop_when)
 
 
 
@@ -258,7 +269,7 @@ def bayesian_optimization(space, evaluate, resources=None, *, bounds, objectives
                           num_initial_points=10, beta=2.6, alpha=1e-4, acquisition="pool",
                           pool_size=256, seed=0, directory, workers=1, progress=True,
                           overwrite=False, cap=DEFAULT_CAP, arch_from_json=None,
-                          max_rejections=10000, lag=None) -> SearchResult:
+                          max_rejections=10000, lag=None, stop_when=None) -> SearchResult:
     """SpArSe multi-objective Bayesian optimisation on the shared trial store.
 
     See :class:`BayesianOracle` for the algorithm and :func:`run_search` for
@@ -272,5 +283,5 @@ def bayesian_optimization(space, evaluate, resources=None, *, bounds, objectives
                       workers=workers, progress=progress, overwrite=overwrite, cap=cap,
                       arch_from_json=arch_from_json, num_initial_points=num_initial_points,
                       beta=beta, alpha=alpha, acquisition=acquisition, pool_size=pool_size,
-                      max_rejections=max_rejections, lag=lag)
+                      max_rejections=max_rejections, lag=lag, stop_when=stop_when)
 

@@ -96,6 +96,8 @@ class ArchOracle(kt.Oracle):
         self.failure: dict | None = None
         self.verbose = 0  # keras-tuner's printed Display off; we use tqdm
         self.progress_callback = None  # set by the driver (not persisted)
+        self.stop_when = None  # set by the driver (not persisted): () -> reason to stop, or None
+        self.halted: str | None = None
         self._parsed: dict[str, dict] = {}
 
     # ---- architecture coding
@@ -198,8 +200,13 @@ class ArchOracle(kt.Oracle):
 
     # ---- keras-tuner hooks
     def populate_space(self, trial_id):
-        if self.stop_reason or self.failure:
+        if self.stop_reason or self.failure or self.halted:
             return {"status": TS.STOPPED}
+        if self.stop_when is not None:
+            why = self.stop_when()
+            if why:
+                self.halted = str(why)
+                return {"status": TS.STOPPED}
         k = len(self.start_order)
         if self.lag is not None and k >= self.wait_from and self._waiting(k):
             time.sleep(0.02)  # keras-tuner re-asks at once on IDLE

@@ -36,14 +36,17 @@ evolution (notebook 02) on the same bounds and budget.
 
 **Constraints, stated up front** (SpArSe's MNIST figures, published): working memory
 ≤ `MAX_WORKING_MEMORY` = 2 KB (2,048 B) and model size ≤ `MAX_MODEL_SIZE` = 2.8 KB (2,867 non-zero
-int8 parameters). During the search each candidate trains only briefly, so the error bound
-`MAX_ERROR` is loose; the chosen model is then trained longer and measured in int8.
+int8 parameters). During the search each candidate trains only briefly (2 epochs), so the bound
+on that proxy error, `MAX_ERROR` = 0.2, is loose: at 0.10 the default run found no feasible
+candidate in 14 trials of either search (the small models that fit reached 0.103 to 0.19 after
+2 epochs), so nothing could be compared. The chosen model is then trained longer and measured
+in int8.
 """),
 ("code", """
 DATASET = "mnist"            # one of helpers.data.names() (28x28x1 images expected by the bounds)
 MAX_WORKING_MEMORY = 2048    # bytes, SpArSe f3 bound (2 KB)
 MAX_MODEL_SIZE = 2867        # non-zero int8 parameters, SpArSe f2 bound (2.8 KB)
-MAX_ERROR = 0.10             # f1 bound during the (short-training) search
+MAX_ERROR = 0.2              # f1 bound on the 2-epoch proxy error during the search
 TRIALS = 14                  # trained candidates per search (BO and aging evolution each)
 INITIAL_POINTS = 6           # random initial design of BO (also the aging-evolution population)
 AE_SAMPLE = 3                # aging-evolution tournament size
@@ -488,6 +491,7 @@ helpers.record("03-sparse-pruning", {
     "search_cpu_minutes": bo_cpu / 60, "search_cpu_minutes_aging": ae_cpu / 60,
     "hypervolume": bo.hypervolume, "hypervolume_aging": ae.hypervolume,
     "best_feasible_val_accuracy_search": best_feasible_acc(bo), "best_feasible_val_accuracy_aging": best_feasible_acc(ae),
+    "feasible_bo": int(bo.completed.feasible.sum()), "feasible_aging": int(ae.completed.feasible.sum()),
     **{f: x for k, v in bo_vs_aging.items() for f, x in v.to_figures(f"bo_vs_aging_{k}").items()},
     "best_test_accuracy_int8": acc8, "best_val_accuracy_float": val_float,
     "best_model_size_nonzero": size8.nonzero, "best_model_size_indexed_bytes": size8.indexed,

@@ -3,63 +3,63 @@ from build import NOTEBOOKS, build
 NAV = "[← 06 Deployment](06-deployment.ipynb) · **07 Comparison** · [Contents](../README.md#the-notebooks)"
 cells = [
 ("md", f"""
-# 07 · The survey's comparison, measured
+# 07 · The survey's comparison, measured on equal terms
 
 {NAV}
 
 The survey (van Kempen, Section III) could only compare MCUNet, μNAS, SpArSe, MicroNets and
-Once-for-All through each paper's own numbers, on different tasks, boards and engines
-("unfortunately no comparisons with either of the other papers are available"). This notebook
-does what it could not: it takes the best model each method found **in this run** (notebooks
-02–06 save them), and measures all of them with one harness on one task and one target: int8
-accuracy in the TFLite-Micro interpreter on the same test set, the TFLM arena, our memory
-plans, flash, MACs, and the latency of our generated C on an emulated Cortex-M. The papers'
-published figures sit beside it, labelled as such.
+Once-for-All through each paper's own numbers, on different tasks, boards, budgets and
+engines ("unfortunately no comparisons with either of the other papers are available"). This
+notebook runs **every method under one protocol** (`helpers.protocol`): the same task and
+data, the same target MCU and limits, the same search objectives, the same budget in
+CPU-seconds (a supernet's training is charged to it), the same seeds. Every method's
+finalists are then trained the same way, converted to int8 and measured by one harness
+(TFLite-Micro accuracy, arena head and total, flash, emulated latency on the target), and the
+differences between methods are judged against their spread over seeds.
 
-*Runs in about 1 minute on a 2-core machine (33 s measured in a whole `make run`; measuring only, the searches ran in 02–06).*
+*Runs in about 6 minutes on a 2-core machine at its defaults (MNIST, one seed, 45 CPU-seconds
+per search; 349 s measured). The full preset (both tasks, 3 seeds, 120 CPU-seconds per search)
+is committed under `results/20261202-full/` and shown in Part 5.*
 """),
 ("md", """
 **Goals**
-1. One table and one Pareto plot: every method's best model, measured the same way.
-2. Search cost beside the result: CPU-minutes and trials of each search.
-3. The papers' published figures beside ours, with an honest account of why they differ.
-4. The survey's Table I (frameworks per paper) with a row for this project.
-
-Which run: `RUN_DIR` names a run folder; empty means *this* run (when `make run` executes
-02–06 before 07), else, per method, the latest run under `runs/` that saved its model (the
-committed copy of this notebook compares the runs that produced the committed notebooks
-02–06). If no run has any model, the search notebooks are executed here first with the
-`FALLBACK_PRESET` parameters, so the notebook always has methods to compare. A method whose
-model is of another task (MicroNets runs on keyword spotting by default) is flagged in the table;
-with `SAME_TASK_PRESET` set to a preset name it is executed again here on `TASK` with that
-preset's parameters (04 on the whole MNIST with `default`: about 20 minutes on 2 cores, measured
-up to its retraining: warm-up 1.8 min, 3.6 min per target's search).
+1. One protocol: task, target and limits, objectives and reference point, budget, seeds.
+2. Every method (random search, μNAS aging evolution, SpArSe BO, MicroNets DNAS, OFA) run
+   under it, its finalists deployed and measured the same way.
+3. A table with mean and spread over seeds, anytime curves, the deployed Pareto fronts.
+4. The survey's qualitative claims judged on these measurements, with intervals.
+5. The papers' published figures beside ours, labelled.
 """),
 ("code", """
-RUN_DIR = ""            # empty: this run, else the latest run with saved models
-TASK = "mnist"          # the task the comparison is made on
-TARGET = "stm32f746"    # latency and fit are measured for this MCU
-N_TEST = 0              # 0: the whole test set for the int8 accuracy
-EMULATE = True          # emulate each model on TARGET's core (seconds per model)
-FALLBACK_PRESET = "smoke"
-SAME_TASK_PRESET = ""    # a preset name: rerun here on TASK each method whose model is of another task (empty: flag it)
-SEED = 0
+TASKS = ["mnist"]        # "mnist" (μNAS/SpArSe-class limits) and/or "kws" (MicroNets-S class, STM32F446RE)
+METHODS = ["random", "aging_evolution", "bayesian_optimization", "dnas", "ofa"]
+SEEDS = [0]              # one job per task, method and seed
+BUDGET_CPU_S = 45        # CPU-seconds per search (supernet training included)
+FINALISTS = 2            # models of each job's front that are trained, deployed and measured
+OVERRIDES = {}           # other protocol fields for every task, e.g. {"epochs_final": 1}
+WORKERS = 2              # jobs at a time, each in its own process with one TensorFlow thread
+JOBS_DIR = ""            # where job records go (empty: this run's folder; relative: to the project root)
+RECORDED = "results/20261202-full/jobs"   # a committed full run shown in Part 5 (relative to the project root; empty: none)
+SEED = 0                 # seed of the bootstrap intervals (the jobs' seeds are SEEDS)
 """, "parameters"),
 ("code", """
 # Every parameter checked before any work: a value outside its rule stops here, named.
-from helpers import params as P, runner
+from helpers import params as P, protocol as PR
 
-presets = sorted(p.stem for p in runner.PRESETS.glob("*.yaml"))
 P.check(globals(), {
-    "RUN_DIR": P.Str(),
-    "TASK": P.Dataset(),
-    "TARGET": P.Target(),
-    "N_TEST": P.Int(min=0),
-    "EMULATE": P.Bool(),
-    "FALLBACK_PRESET": P.Choice(presets),
-    "SAME_TASK_PRESET": P.Choice(["", *presets]),
+    "TASKS": P.ListOf(P.Choice(list(PR.TASKS)), min_len=1, unique=True),
+    "METHODS": P.ListOf(P.Choice(list(PR.METHODS)), min_len=1, unique=True),
+    "SEEDS": P.ListOf(P.Seed(), min_len=1, unique=True),
+    "BUDGET_CPU_S": P.Float(min=0, min_open=True),
+    "FINALISTS": P.Int(min=1),
+    "OVERRIDES": P.DictOf(P.Satisfies(lambda v: isinstance(v, (int, float)), "a number")),
+    "WORKERS": P.Int(min=1),
+    "JOBS_DIR": P.Str(),
+    "RECORDED": P.Str(),
     "SEED": P.Seed(),
 })
+protocols = [PR.protocol(t, budget_cpu_s=float(BUDGET_CPU_S), seeds=tuple(SEEDS), finalists=FINALISTS, **OVERRIDES)
+             for t in TASKS]   # raises on an unknown field or a value out of range
 """),
 ("code", """
 import time
@@ -69,79 +69,129 @@ import matplotlib.pyplot as plt
 import pandas as pd
 
 import helpers
-from helpers import compare, data, plots, runner, targets
+from helpers import compare, plots
 
 helpers.seed_everything(SEED)
 t_start = time.time()
-target = targets.get(TARGET, reserve="tflm")
-ds = data.load(TASK, seed=SEED)
-print(target)
-print(ds.describe().splitlines()[1])
+ROOT = Path(helpers.__file__).resolve().parents[1]     # the project root: relative paths start there
+jobs_dir = (ROOT / JOBS_DIR) if JOBS_DIR else helpers.run.run_dir() / "07-comparison"
+recorded = (ROOT / RECORDED) if RECORDED else None
 """),
 ("md", """
-## Part 1 · Which run, and what it holds
-"""),
-("code", """
-here = helpers.run.run_dir()
-sources = compare.resolve_run(RUN_DIR, here)
-if not sources:                          # nothing anywhere: run the searches here, one shared preset
-    print(f"no saved models in any run: executing the search notebooks with preset {FALLBACK_PRESET!r}")
-    for path, params, _ in runner.resolve(FALLBACK_PRESET, ",".join(compare.METHODS)):
-        runner.execute(path, here, params)
-    sources = compare.resolve_run("", here)
-if SAME_TASK_PRESET:                     # e.g. MicroNets (04) ran on keyword spotting: run it on TASK too
-    for nb, folder in compare.other_task_methods(sources, TASK).items():
-        path = runner.select(nb)[0]
-        params = dict(runner.resolve(SAME_TASK_PRESET, nb)[0][1], TASK=TASK)
-        print(f"{nb} ran on another task in {folder.name}: executing it on {TASK} with {params}")
-        sources[nb] = here / f"same-task-{nb}"
-        runner.execute(path, sources[nb], params)
-missing = compare.missing_methods(sources)
-for nb in compare.METHODS:
-    print(f"{nb:20s} <- {sources[nb].name if nb in sources else '(none)'}")
-print("methods without a saved model:", ", ".join(missing) or "none")
-"""),
-("md", """
-## Part 2 · Every method's best model, measured the same way
+## Part 1 · The protocol
 
-For each saved model: int8 accuracy in TFLite-Micro on the test set of its task, the arena
-TFLite-Micro allocates (head = activation plan, total = head + persistent tail measured on a
-64-bit host), our `tflm` plan estimate beside it (it must equal the head) and the `inplace`
-plan (TinyEngine-style), the `.tflite` bytes, MACs, and our generated C on an emulated
-Cortex-M (`inplace` plan, DSP kernels): cycles are *estimated* from a Cortex-M4 timing table
-(at zero wait states; measured 0.48-0.66x the published MLPerf Tiny reference latencies on a
-Cortex-M4 board; the Cortex-M7 figure is a heuristic, see docs/emulator.md).
+Limits are the search bounds of every method and the feasibility test of every deployed
+model: the TFLite-Micro arena head (the activation plan, as the searches estimate it
+byte-exactly), the `.tflite` size, MACs (the latency limit as a search can afford to see it)
+and the emulated latency (checked on the deployed models). Hypervolumes are over (int8 test
+error, arena head / SRAM limit, flash / flash limit) of each job's feasible deployed models,
+reference point (1, 1, 1), so they compare across methods.
 """),
 ("code", """
-rows = compare.collect(sources, ds, TARGET, n_test=N_TEST or None, emulate=EMULATE)
-table = compare.comparison(rows, TASK)
-table
-"""),
-("code", """
-# NBVAL_CHECK_OUTPUT
-cols = ["method", "same_task", "test_accuracy_int8", "tflm_arena_head_bytes", "peak_sram_tflm_estimate_bytes",
-        "peak_sram_inplace_bytes", "flash_bytes", "macs"]
-print(table[[c for c in cols if c in table.columns]].to_string(index=False) if len(table) else "no models")
-if len(table):
-    exact = (table["peak_sram_tflm_estimate_bytes"] == table["tflm_arena_head_bytes"]).all()
-    print("tflm plan estimate == measured arena head for every model:", bool(exact))
-"""),
-("code", """
-if len(table):
-    plots.comparison_pareto(table, sram="tflm_arena_head_bytes", title=f"{TASK} on {target.board}: best model per method");
+for p in protocols:
+    print(p.describe(), "\\n")
+pd.DataFrame([{"method": PR.method_label(m), "paper": PR.METHODS[m][1]} for m in METHODS])
 """),
 ("md", """
-**Search cost.** Trials, CPU-minutes (the search's own processes and workers, from the notebooks'
-records) and hypervolume. Hypervolumes are comparable only inside one notebook, where the
-objectives and bounds are the same: aging evolution vs random search (02), Bayesian optimisation
-vs aging evolution (03). Random search deploys no model of its own, so it appears here only.
+## Part 2 · Every method, every seed
+
+One job per (task, method, seed), `WORKERS` at a time, each in its own process; a job's record
+is written as soon as it ends, so an interrupted run resumes here. A job that raises is recorded
+with its error (shown in the table), the others go on.
 """),
 ("code", """
-costs = compare.search_costs(sources)
-costs
+records = PR.run_all(protocols, METHODS, jobs_dir, workers=WORKERS)
+print(f"{len(records)} jobs, {sum('error' in r for r in records)} failed; "
+      f"{sum(r['wall_s'] for r in records) / 60:.1f} job-minutes of wall time")
 """),
 ("md", """
-## Part 3 · Beside the papers
+## Part 3 · The table: mean and spread over seeds
+
+`best int8 acc`: the best TFLite-Micro int8 test accuracy among a job's feasible deployed
+models; `HV`: the hypervolume of its feasible deployed models; both as mean, min and max over
+seeds. `search CPU-s` shows each search's real cost (a search stops at the first trial after its
+budget, so it overshoots by at most one trial).
+"""),
+("code", """
+summary = PR.summary_table(records)
+summary.drop(columns="id").round(4)
+"""),
+("code", """
+deployed = PR.deployed_table(records)
+deployed.round(4)
+"""),
+("md", """
+## Part 4 · Anytime curves and deployed fronts
+
+The anytime curve is each method's best accuracy *by its own estimate during the search*
+(short training for random, aging evolution and BO; inherited weights for OFA; DNAS has one
+result, the short-training score of its discrete network), median over seeds with the min-max
+band. The fronts are measured: every deployed model of every seed.
+"""),
+("code", """
+def show(records, protocols_by_task):
+    anytime = PR.anytime_table(records)
+    for task, p in protocols_by_task.items():
+        one_shot = {PR.method_label("dnas"): [(t["cpu_s"], 1 - t["error"]) for r in records
+                                             if r["task"] == task and r["method"] == "dnas" and "error" not in r
+                                             for t in r["trials"]]}
+        fig = plt.figure(figsize=(18, 4))
+        gs = fig.add_gridspec(1, 3)
+        plots.anytime_curves(anytime, task, ax=fig.add_subplot(gs[0]), points=one_shot)
+        plots.deployed_fronts(PR.deployed_table(records), task, p["peak_sram_bytes"], p["flash_bytes"],
+                              axes=[fig.add_subplot(gs[1]), fig.add_subplot(gs[2])])
+        fig.tight_layout()
+        plt.show()
+
+show(records, {p.task: p.to_dict() for p in protocols});
+"""),
+("md", """
+## Part 5 · Claims, with their intervals
+
+Each claim is judged on the seeds' values (an unpaired bootstrap over seeds, 95 %): "held" or
+"did not hold" only when the interval excludes the null, else "undecided at this budget". With
+one seed there is no interval, and every claim is undecided. Then the methods' order by
+hypervolume in each seed, and whether it changed.
+"""),
+("code", """
+def judge(records):
+    for v in PR.claims(records, seed=SEED):
+        print("-", v.summary())
+    gaps = PR.separated(records)                     # seed ranges that do not overlap
+    print("differences larger than the spread over seeds:", "none" if not gaps else "")
+    for line in gaps:
+        print("  ", line)
+    for task, o in PR.seed_order(records).items():
+        print(f"{task}: order by hypervolume per seed {o['orders']} -> "
+              f"{'changed between seeds' if o['changed'] else 'the same in every seed'}")
+
+judge(records)
+"""),
+("md", """
+### The full preset, recorded
+
+The same protocol on both tasks with 3 seeds and 120 CPU-seconds per search (`make run
+PRESET=full NB=07`, 70 minutes measured on a 2-core machine shared with other work), its job
+records committed under `RECORDED`.
+Loaded here, not rerun.
+"""),
+("code", """
+full = PR.load_records(recorded) if recorded is not None and recorded.is_dir() else []
+if full:
+    full_protocols = {r["task"]: r["protocol"] for r in full}
+    print(f"{len(full)} recorded jobs; budget {sorted({r['protocol']['budget_cpu_s'] for r in full})} CPU-s, "
+          f"seeds {sorted({r['seed'] for r in full})}; {sum('error' in r for r in full)} failed")
+    display(PR.summary_table(full).drop(columns="id").round(4))
+else:
+    print("no recorded full run at", repr(RECORDED))
+"""),
+("code", """
+if full:
+    show(full, full_protocols)
+    judge(full);
+"""),
+("md", """
+## Part 6 · Beside the papers
 
 Published figures, each on the paper's own task, board and engine (from `shared/anchors.md`).
 They are not our measurements and are not comparable number for number: the tasks differ
@@ -152,41 +202,32 @@ differ (TFLM + CMSIS-NN on boards vs our interpreter measurement and emulated C)
 ("code", """
 compare.published_table()
 """),
-("code", """
-for line in compare.discussion(table, TASK):
-    print("-", line)
-"""),
 ("md", """
-## Part 4 · The survey's Table I, with this project
-
-Frameworks used by each paper (• used, ◦ comparisons only), and what this project uses.
+**The survey's Table I**, frameworks used by each paper (• used, ◦ comparisons only), and what
+this project uses.
 """),
 ("code", """
 compare.frameworks_table()
 """),
 ("code", """
-out = helpers.run.run_dir()
-table.to_csv(out / "comparison.csv", index=False)
-(out / "comparison.txt").write_text(f"== comparison ({TASK}, {target.name})\\n"
-                                    + (table[[c for c in cols if c in table.columns] + ["emulated_latency_ms", "search_cpu_minutes"]
-                                              if "emulated_latency_ms" in table.columns else cols].to_string(index=False)
-                                       if len(table) else "no models") + "\\n\\n== search cost\\n"
-                                    + (costs.to_string(index=False) if len(costs) else "no searches recorded") + "\\n")
-figures = {"task": TASK, "target": target.name, "methods_compared": int(len(table)),
-           "methods_missing": len(missing), "wall_seconds": time.time() - t_start}
-for row in table.to_dict("records"):
-    slug = compare.slug(row["method"])
-    for key in ("test_accuracy_int8", "tflm_arena_head_bytes", "flash_bytes", "macs", "emulated_latency_ms",
-                "search_cpu_minutes"):
-        if row.get(key) is not None and row.get(key) == row.get(key):
-            figures[f"{slug}_{key}"] = row[key]
+figures = {"tasks": ",".join(TASKS), "jobs": len(records), "jobs_failed": sum("error" in r for r in records),
+           "budget_cpu_s": float(BUDGET_CPU_S), "seeds": len(SEEDS), "wall_seconds": time.time() - t_start}
+for row in summary.to_dict("records"):
+    key = f"{row['task']}_{row['id']}"
+    for col, name in (("best int8 acc mean", "best_acc_mean"), ("HV mean", "hv_mean"),
+                      ("trials (mean)", "trials_mean"), ("search CPU-s (mean)", "search_cpu_s_mean")):
+        if row[col] == row[col]:
+            figures[f"{key}_{name}"] = row[col]
+for i, v in enumerate(PR.claims(records, seed=SEED)):
+    figures[f"claim_{i}_verdict"] = v.word
 helpers.record("07-comparison", figures)
 """),
 ("md", f"""
-**Which figures can move between reruns with the same seed:** wall-clock times and CPU-minutes
-always; accuracies only if TensorFlow's CPU kernels differ (other CPU instruction sets or TF
-versions). Resource figures (arena, flash, MACs, instructions) are functions of the saved models
-and repeat exactly.
+**What can move between reruns with the same seeds:** CPU times, and therefore how many trials
+fit in a budget (a faster or busier machine gets more or fewer), and with them the models found;
+accuracies also with TensorFlow's CPU kernels. That is why every verdict rests on the spread
+over seeds, never on one run. Resource figures of a given model (arena, flash, MACs,
+instructions) repeat exactly.
 
 {NAV}
 """),
