@@ -194,9 +194,11 @@ BAD = [
     ("06", {"PATCH_MAX_OVERHEAD": -0.1}, "PATCH_MAX_OVERHEAD = -0.1"),
     ("06", {"PATCH_VWW": "yes"}, "PATCH_VWW = 'yes'"),
     ("06", {"MLPERF_BENCHMARKS": ["speech"]}, "MLPERF_BENCHMARKS = ['speech']"),
-    ("07", {"FALLBACK_PRESET": "nope"}, "FALLBACK_PRESET = 'nope': must be one of ["),
-    ("07", {"TASK": "imagenet"}, "TASK = 'imagenet'"),
-    ("07", {"EMULATE": "yes"}, "EMULATE = 'yes'"),
+    ("07", {"TASKS": ["imagenet"]}, "TASKS = ['imagenet']"),
+    ("07", {"METHODS": ["grid"]}, "METHODS = ['grid']"),
+    ("07", {"SEEDS": [0, 0]}, "SEEDS = [0, 0]"),
+    ("07", {"BUDGET_CPU_S": 0}, "BUDGET_CPU_S = 0"),
+    ("07", {"OVERRIDES": {"epochs_final": "three"}}, "OVERRIDES = {'epochs_final': 'three'}"),
 ]
 
 
