@@ -44,24 +44,22 @@ import json
 import os
 import time
 import traceback
-from dataclasses import asdict, dataclass, field, replace
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Sequence
 
 import numpy as np
 
 from helpers import data as D
-from helpers import deploy, resources as R, search, spaces, stats, targets, train
-from helpers.methods import micronets, munas, ofa
-from helpers.methods import micronets_space as MS
-from helpers.methods import sparse as SP
+from helpers import deploy, plots, spaces, stats, targets, train
+from helpers.protocol_methods import RUNNERS, resized
 from helpers.run import seed_everything
 from helpers.search.objectives import hypervolume, pareto_mask
 from helpers.search.store import _atomic_write_json
 
 __all__ = ["Protocol", "TASKS", "METHODS", "protocol", "run_all", "run_job", "load_records",
            "deployed_table", "summary_table", "anytime_table", "hypervolume_of", "claims",
-           "seed_order", "method_label"]
+           "seed_order", "separated", "report", "plot", "summary_dict", "method_label"]
 
 #: method id -> (label, paper)
 METHODS = {
@@ -201,144 +199,6 @@ class CpuClock:
         return f"CPU budget spent ({s:.1f} of {self.budget_s:g} s)" if s >= self.budget_s else None
 
 
-def _arch_of(x):
-    return getattr(x, "arch", x)
-
-class _Resources:
-    """The pre-training resources of every method's candidates: the exact graph model with
-    TFLite-Micro's plan (input included), ``.tflite`` size, MACs."""
-
-    def __init__(self, input_shape, num_classes):
-        self.input_shape, self.num_classes = tuple(input_shape), int(num_classes)
-
-    def __call__(self, cand) -> dict:
-        p = R.profile(_arch_of(cand), self.input_shape, self.num_classes, plan="tflm", table=False)
-        return {"peak_sram_bytes": int(p.peak_sram_bytes), "flash_bytes": int(p.flash_bytes),
-                "macs": int(p.macs)}
-
-
-class _Logged:
-    """Wraps a search's ``evaluate``: after every trial, one row with the CPU time spent so
-    far, the method's own accuracy estimate and the resources of the model it would deploy."""
-
-    def __init__(self, evaluate, clock, res, rows, offset_s: float = 0.0):
-        self.evaluate, self.clock, self.res, self.rows, self.offset_s = evaluate, clock, res, rows, offset_s
-
-    def __call__(self, cand, trial_seed):
-        out = dict(self.evaluate(cand, trial_seed))
-        arch = spaces.from_json(out["pruned_arch"]) if out.get("pruned_arch") else _arch_of(cand)
-        r = self.res(arch)
-        self.rows.append({"cpu_s": self.clock.spent() + self.offset_s, "error": float(out["error"]),
-                          **r, "arch": arch.to_json()})
-        return out
-
-
-# ============================================================================ the methods
-def _granular_space():
-    return munas.ArchSpace(spaces.GranularArch,
-                           spaces.GranularSpace(max_blocks=4, max_filters=32, max_units=64),
-                           sparsity=(0.0, 0.5))
-
-
-def _search_trials(p: Protocol, method: str, seed: int, directory: Path, clock, data) -> dict:
-    res = _Resources(data.input_shape, data.num_classes)
-    rows: list = []
-    common = dict(bounds=p.search_bounds, budget=100000, seed=seed, directory=directory / method,
-                  overwrite=True, progress=False, stop_when=clock)
-    if method in ("random", "aging_evolution"):
-        ev = munas.ArchEvaluator(p.task, epochs=p.epochs_trial, n_train=p.n_train, n_val=p.n_val,
-                                 lr=0.01, batch_size=32, data_seed=seed, plan="tflm", include_input=True)
-        space = _granular_space()
-        if method == "random":
-            r = search.random_search(space, _Logged(ev, clock, res, rows), res, **common)
-        else:
-            # the population scaled to the budget (μNAS: 100 of 2,000 rounds); a trial costs a few s
-            pop = int(min(20, max(5, p.budget_cpu_s // 15)))
-            r = search.aging_evolution(space, _Logged(ev, clock, res, rows), res, population_size=pop,
-                                       sample_size=max(2, pop // 3), **common)
-    else:
-        ev = SP.SparseEvaluator(p.task, epochs=p.epochs_trial, n_train=p.n_train, n_val=p.n_val,
-                                data_seed=seed)
-        space = SP.SparseSpace(granular=spaces.GranularSpace(
-            max_blocks=3, max_layers=2, max_filters=16, kernels=(3, 5), pool_sizes=(2, 3, 4), max_dense=2,
-            min_units=10, max_units=32), sparsity=(0.0, 0.8), structured=(False, True), lr=(2e-3, 1e-2))
-        r = search.bayesian_optimization(space, _Logged(ev, clock, res, rows), res,
-                                         num_initial_points=int(min(20, max(5, p.budget_cpu_s // 15))),
-                                         pool_size=256, **common)
-    return {"trials": rows, "rejected": len(r.rejected), "stop": "budget"}
-
-
-def _dnas(p: Protocol, seed: int, directory: Path, clock, data) -> dict:
-    space = MS.DNASSpace(data.input_shape, data.num_classes, widths=(8, 16, 24, 32, 40, 48, 56, 64), n_blocks=4)
-    big = MS.exact_resources(space, [max(o) for _, o in space.nodes])
-    tg = {"working_memory": float(p.peak_sram_bytes),
-          "model_size": float(p.flash_bytes - (big["flash_bytes"] - big["model_size"])), "ops": 2.0 * p.macs}
-    net = micronets.DNASSupernet(space, seed=seed)
-    c0 = clock.spent()
-    micronets.warmup(net, data, 1, seed=seed, progress=False)
-    per_epoch = max(clock.spent() - c0, 1e-3)
-    proxy_cost = per_epoch  # the proxy training of the result: about one epoch
-    # a search epoch was measured at about half the warm-up epoch (which also traces the graphs)
-    epochs = int(max(1, min(40, (clock.left() - proxy_cost) // (0.6 * per_epoch))))
-    r = micronets.search(space, data, tg, epochs=epochs, seed=seed, net=net, init_state=net.get_state(),
-                         progress=False)
-    arch = r.arch
-    res = _Resources(data.input_shape, data.num_classes)
-    ev = munas.ArchEvaluator(p.task, epochs=p.epochs_trial, n_train=p.n_train, n_val=p.n_val, lr=0.01,
-                             batch_size=32, data_seed=seed, pruning=False, plan="tflm", include_input=True)
-    out = ev(arch, seed)
-    rows = [{"cpu_s": clock.spent(), "error": float(out["error"]), **res(arch), "arch": arch.to_json()}]
-    return {"trials": rows, "rejected": 0, "stop": f"{1 + epochs} epochs (1 warm-up + {epochs} search)",
-            "dnas_epochs": epochs, "dnas_targets": tg}
-
-
-def _ofa(p: Protocol, seed: int, directory: Path, clock, data) -> dict:
-    H = data.input_shape[0]
-    square = data.input_shape[0] == data.input_shape[1]
-    if square:
-        res_list = tuple(r for r in (12, 16, 20, 24, 28) if r <= H) or (H,)
-        bs = spaces.BlockSpace(kernels=(3, 5), expansions=(1, 2, 3), depths=(1, 2), widths=(0.5,),
-                               resolutions=res_list, stem=(8, 2), first_channels=8, stages=((16, 2), (24, 2)))
-    else:  # a spectrogram: one resolution (the input's height), the width kept as it is
-        res_list = (H,)
-        bs = spaces.BlockSpace(kernels=(3, 5), expansions=(1, 2, 3), depths=(1, 2), widths=(0.5,),
-                               resolutions=res_list, stem=(16, 2), first_channels=16,
-                               stages=((24, 2), (40, 2), (48, 1)))
-    net = ofa.Supernet(bs, 0.5, res_list, data.input_shape, data.num_classes, seed=seed,
-                       directory=directory / "ofa")
-    x, y = data.x_train, data.y_train
-    # progressive shrinking sized to half the budget: the full network one epoch, then one
-    # elastic-kernel epoch to measure what an elastic epoch costs, then k epochs of kernel,
-    # depth and expansion each, trained epoch by epoch while the half budget lasts
-    net.train(x, y, ofa.progressive_schedule(bs, [1, 1, 0, 0, 0, 0]), tag="ps", seed=seed, progress=False)
-    elastic = max(clock.spent() / 2.0, 1e-3)
-    k = int(max(1, (0.5 * p.budget_cpu_s - clock.spent()) // (3 * elastic)))
-    sched = ofa.progressive_schedule(bs, [1, k, 0, k, 0, k])
-    extra = 0
-    while clock.spent() < 0.5 * p.budget_cpu_s:
-        n0 = len(net.log.rows)
-        net.train(x, y, sched, tag="ps", seed=seed, stop_after_epochs=1, progress=False)
-        if len(net.log.rows) == n0:
-            break
-        extra += 1
-    extra += 1
-    supernet_cpu = clock.spent()
-    x_calib = x[:256]
-    xv, yv = data.x_val[:500], data.y_val[:500]
-
-    def inherited(arch, trial_seed):
-        return {"error": 1.0 - net.evaluate(arch, xv, yv, x_calib)}
-
-    res = _Resources(data.input_shape, data.num_classes)
-    rows: list = []
-    r = search.mcunet_evolution(ofa.SubnetSpace(net.space), _Logged(inherited, clock, res, rows), res,
-                                bounds=p.search_bounds, population_size=20, n_mutation=10, n_crossover=10,
-                                iterations=500, seed=seed, directory=directory / "ofa-evolution",
-                                overwrite=True, progress=False, stop_when=clock)
-    return {"trials": rows, "rejected": len(r.rejected), "stop": "budget",
-            "supernet_epochs": 1 + extra, "supernet_cpu_s": supernet_cpu}
-
-
 # ============================================================================ one job
 def _front(rows: list, k: int) -> list:
     """Up to ``k`` rows of the non-dominated set (error, SRAM, flash) of the rows, best error first."""
@@ -363,16 +223,6 @@ def _feasible_row(p: Protocol, r: dict) -> bool:
             and r["macs"] <= p.macs)
 
 
-def _resized(ds, r: int):
-    """``ds`` with every image resized (bilinear, as the model's own resize layer) to r x r."""
-    import dataclasses
-    import tensorflow as tf
-
-    def rs(x):
-        return np.asarray(tf.image.resize(x, (r, r), method="bilinear"), np.float32)
-    return dataclasses.replace(ds, x_train=rs(ds.x_train), x_val=rs(ds.x_val), x_test=rs(ds.x_test))
-
-
 def _deploy(p: Protocol, arch_json: str, seed: int, data_final, data_full) -> dict:
     import keras
     arch = spaces.from_json(arch_json)
@@ -380,7 +230,7 @@ def _deploy(p: Protocol, arch_json: str, seed: int, data_final, data_full) -> di
     if r is not None and tuple(data_full.input_shape[:2]) != (r, r):
         # MCUNet / OFA deploy a subnet at its resolution: the sensor pipeline delivers r x r
         # images, so the model has no resize operator (our engine has none either)
-        data_final, data_full = _resized(data_final, r), _resized(data_full, r)
+        data_final, data_full = resized(data_final, r), resized(data_full, r)
     c0 = time.process_time()
     model = spaces.build(arch, data_final.input_shape, data_final.num_classes, seed=seed)
     tr = train.fit(model, data_final, p.epochs_final, lr=3e-3, seed=seed, progress=False)
@@ -417,12 +267,7 @@ def run_job(p: Protocol, method: str, seed: int, directory) -> dict:
         seed_everything(seed)
         data = D.load_cached(p.task, p.n_train, p.n_val, seed)
         clock = CpuClock(p.budget_cpu_s)
-        if method in ("random", "aging_evolution", "bayesian_optimization"):
-            out = _search_trials(p, method, seed, work, clock, data)
-        elif method == "dnas":
-            out = _dnas(p, seed, work, clock, data)
-        else:
-            out = _ofa(p, seed, work, clock, data)
+        out = RUNNERS[method](p, seed, work, clock, data)
         rec["search_cpu_s"] = clock.spent()
         rec["search_wall_s"] = time.time() - t0
         rec.update(out)
@@ -716,6 +561,34 @@ def summary_dict(records, *, seed: int = 0) -> dict:
                            for t, v in seed_order(records).items()}}
 
 
+def report(records, *, seed: int = 0) -> list[str]:
+    """The verdict lines: each claim with its interval, the differences larger than the spread,
+    the order by hypervolume per seed. Taught in 07-comparison."""
+    out = ["- " + v.summary() for v in claims(records, seed=seed)]
+    gaps = separated(records)
+    out.append("differences larger than the spread over seeds:" + ("" if gaps else " none"))
+    out += ["   " + g for g in gaps]
+    return out + [f"{t}: order by hypervolume per seed {o['orders']} -> "
+                  f"{'changed between seeds' if o['changed'] else 'the same in every seed'}"
+                  for t, o in seed_order(records).items()]
+
+
+def plot(records) -> list:
+    """Per task one figure: the anytime curves (DNAS's one result per seed as markers) and the
+    deployed fronts against the task's limits (from the records). Taught in 07-comparison."""
+    import matplotlib.pyplot as plt
+    anytime, dep, figs = anytime_table(records), deployed_table(records), []
+    for task, p in {r["task"]: r["protocol"] for r in records}.items():
+        one_shot = [(t["cpu_s"], 1 - t["error"]) for r in records if r["task"] == task
+                    and r["method"] == "dnas" and "error" not in r for t in r["trials"]]
+        fig, axes = plt.subplots(1, 3, figsize=(18, 4))
+        plots.anytime_curves(anytime, task, ax=axes[0], points={method_label("dnas"): one_shot})
+        plots.deployed_fronts(dep, task, p["peak_sram_bytes"], p["flash_bytes"], axes=axes[1:])
+        fig.tight_layout()
+        figs.append(fig)
+    return figs
+
+
 def main(argv=None) -> int:
     """``python -m helpers.protocol summary DIR [--json FILE]``: print (and save) the summary of
     the job records in DIR. Taught in 07-comparison."""
@@ -734,12 +607,7 @@ def main(argv=None) -> int:
     import pandas as pd
     with pd.option_context("display.width", 200, "display.max_columns", 30):
         print(summary_table(recs).drop(columns="id").round(4).to_string(index=False))
-    for c in d["claims"]:
-        print("-", c["summary"])
-    for line in d["separated"]:
-        print("  larger than the spread:", line)
-    for t, o in d["seed_order"].items():
-        print(f"{t}: order changed between seeds: {o['changed']}")
+    print("\n".join(report(recs)))
     if a.json:
         Path(a.json).write_text(json.dumps(d, indent=1, ensure_ascii=False) + "\n")
         print("wrote", a.json)

@@ -29,7 +29,7 @@ LAYERS = {
         "helpers.inherit"],
     4: ["helpers.search"],
     5: ["helpers.methods"],
-    6: ["helpers.compare", "helpers.plots", "helpers.runner", "helpers.profile", "helpers.protocol"],
+    6: ["helpers.compare", "helpers.plots", "helpers.runner", "helpers.profile", "helpers.protocol", "helpers.protocol_methods"],
 }
 #: Modules that import keras-tuner / TensorFlow at their top: others may import them lazily.
 HEAVY = {"helpers.search.oracles", "helpers.search.tuner", "helpers.search.workers"}

@@ -65,11 +65,10 @@ protocols = [PR.protocol(t, budget_cpu_s=float(BUDGET_CPU_S), seeds=tuple(SEEDS)
 import time
 from pathlib import Path
 
-import matplotlib.pyplot as plt
 import pandas as pd
 
 import helpers
-from helpers import compare, plots
+from helpers import compare
 
 helpers.seed_everything(SEED)
 t_start = time.time()
@@ -129,21 +128,7 @@ result, the short-training score of its discrete network), median over seeds wit
 band. The fronts are measured: every deployed model of every seed.
 """),
 ("code", """
-def show(records, protocols_by_task):
-    anytime = PR.anytime_table(records)
-    for task, p in protocols_by_task.items():
-        one_shot = {PR.method_label("dnas"): [(t["cpu_s"], 1 - t["error"]) for r in records
-                                             if r["task"] == task and r["method"] == "dnas" and "error" not in r
-                                             for t in r["trials"]]}
-        fig = plt.figure(figsize=(18, 4))
-        gs = fig.add_gridspec(1, 3)
-        plots.anytime_curves(anytime, task, ax=fig.add_subplot(gs[0]), points=one_shot)
-        plots.deployed_fronts(PR.deployed_table(records), task, p["peak_sram_bytes"], p["flash_bytes"],
-                              axes=[fig.add_subplot(gs[1]), fig.add_subplot(gs[2])])
-        fig.tight_layout()
-        plt.show()
-
-show(records, {p.task: p.to_dict() for p in protocols});
+PR.plot(records);
 """),
 ("md", """
 ## Part 5 · Claims, with their intervals
@@ -154,18 +139,7 @@ one seed there is no interval, and every claim is undecided. Then the methods' o
 hypervolume in each seed, and whether it changed.
 """),
 ("code", """
-def judge(records):
-    for v in PR.claims(records, seed=SEED):
-        print("-", v.summary())
-    gaps = PR.separated(records)                     # seed ranges that do not overlap
-    print("differences larger than the spread over seeds:", "none" if not gaps else "")
-    for line in gaps:
-        print("  ", line)
-    for task, o in PR.seed_order(records).items():
-        print(f"{task}: order by hypervolume per seed {o['orders']} -> "
-              f"{'changed between seeds' if o['changed'] else 'the same in every seed'}")
-
-judge(records)
+print("\\n".join(PR.report(records, seed=SEED)))
 """),
 ("md", """
 ### The full preset, recorded
@@ -178,7 +152,6 @@ Loaded here, not rerun.
 ("code", """
 full = PR.load_records(recorded) if recorded is not None and recorded.is_dir() else []
 if full:
-    full_protocols = {r["task"]: r["protocol"] for r in full}
     print(f"{len(full)} recorded jobs; budget {sorted({r['protocol']['budget_cpu_s'] for r in full})} CPU-s, "
           f"seeds {sorted({r['seed'] for r in full})}; {sum('error' in r for r in full)} failed")
     display(PR.summary_table(full).drop(columns="id").round(4))
@@ -187,8 +160,8 @@ else:
 """),
 ("code", """
 if full:
-    show(full, full_protocols)
-    judge(full);
+    PR.plot(full)
+    print("\\n".join(PR.report(full, seed=SEED)));
 """),
 ("md", """
 ## Part 6 · Beside the papers
