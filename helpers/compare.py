@@ -21,7 +21,7 @@ from helpers.deploy import measure_deployed
 from helpers.run import load_figures, load_handoffs, load_models
 
 __all__ = ["METHODS", "PUBLISHED", "FRAMEWORKS", "collect", "comparison",
-           "published_table", "frameworks_table", "missing_methods"]
+           "published_table", "frameworks_table", "missing_methods", "sparse_engine_table"]
 
 #: notebook -> (method, paper it reproduces). Order = table order.
 METHODS = {
@@ -87,6 +87,35 @@ def published_table():
     import pandas as pd
 
     return pd.DataFrame(PUBLISHED)
+
+
+def sparse_engine_table(figures_json) -> "pd.DataFrame":
+    """SpArSe's deployed model run by our engine with its weights dense and sparse, from the
+    figures 03-sparse-pruning recorded (a ``results/`` JSON or a run's figures file): zeros,
+    weight and flash bytes, emulated cycles, and bit-exactness with TFLite-Micro.
+    Taught in 07-comparison."""
+    import json
+
+    import pandas as pd
+
+    d = json.loads(Path(figures_json).read_text())
+    f = d.get("figures", d)
+    need = ["deployed_sparsity", "deployed_dense_weights_bytes", "deployed_sparse_weights_bytes",
+            "deployed_dense_flash_bytes", "deployed_sparse_flash_bytes", "deployed_dense_cycles",
+            "deployed_sparse_cycles", "deployed_sparse_bit_exact"]
+    missing = [k for k in need if k not in f]
+    if missing:
+        raise ValueError(f"{figures_json}: not figures of 03-sparse-pruning with its sparse engine "
+                         f"part (missing {missing})")
+    rows = {"weights in the generated C [B]": ("deployed_dense_weights_bytes", "deployed_sparse_weights_bytes"),
+            "flash of the linked image [B]": ("deployed_dense_flash_bytes", "deployed_sparse_flash_bytes"),
+            "emulated cycles (one inference)": ("deployed_dense_cycles", "deployed_sparse_cycles")}
+    t = pd.DataFrame({"dense weights": [f[a] for a, _ in rows.values()],
+                      "sparse weights": [f[b] for _, b in rows.values()]}, index=list(rows))
+    t["sparse / dense"] = t["sparse weights"] / t["dense weights"]
+    t.attrs["summary"] = (f"03's deployed model: {100 * f['deployed_sparsity']:.1f} % of its int8 weights zero; "
+                          f"sparse build bit-exact with TFLite-Micro: {f['deployed_sparse_bit_exact']}")
+    return t
 
 
 def other_task_methods(sources: dict, task: str) -> dict:

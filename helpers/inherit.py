@@ -16,13 +16,15 @@ May import: :mod:`helpers.train` (Keras lazily).
 """
 from __future__ import annotations
 
+import os
 from dataclasses import asdict, dataclass, field
 
 import numpy as np
 
 from helpers import train as T
 
-__all__ = ["InheritReport", "inherit_weights", "InheritanceSaving", "inheritance_saving"]
+__all__ = ["InheritReport", "inherit_weights", "save_weights", "load_weights", "InheritanceSaving",
+           "inheritance_saving"]
 
 _CHANNEL_AXES = {"Conv2D": (2, 3), "DepthwiseConv2D": (2, 3), "Dense": (0, 1)}
 
@@ -71,18 +73,48 @@ def _slice_ok(kind: str, i: int, a: np.ndarray, b: np.ndarray) -> bool:
     return all(a.shape[d] == b.shape[d] for d in range(a.ndim) if d not in axes)
 
 
+def _layer_weights(model) -> dict:
+    """``{layer name: (layer class name, [arrays])}`` of a Keras model's weighted layers."""
+    return {l.name: (type(l).__name__, [np.asarray(w) for w in l.get_weights()])
+            for l in model.layers if l.get_weights()}
+
+
+def save_weights(model, path) -> None:
+    """Store a trained Keras model's weights, layer by layer, as an ``.npz`` file that
+    :func:`load_weights` reads back as a parent for :func:`inherit_weights` (a search's trial
+    store keeps one per trained candidate). Written atomically. Taught in 03-sparse-pruning."""
+    arrays = {f"{name}|{kind}|{i}": w for name, (kind, ws) in _layer_weights(model).items()
+              for i, w in enumerate(ws)}
+    tmp = f"{path}.tmp.npz"
+    np.savez(tmp, **arrays)
+    os.replace(tmp, path)
+
+
+def load_weights(path) -> dict:
+    """The ``{layer name: (class name, [arrays])}`` stored by :func:`save_weights`.
+    Taught in 03-sparse-pruning."""
+    out: dict = {}
+    with np.load(path) as z:
+        for key in z.files:
+            name, kind, i = key.rsplit("|", 2)
+            out.setdefault(name, (kind, {}))[1][int(i)] = z[key]
+    return {n: (k, [ws[i] for i in sorted(ws)]) for n, (k, ws) in out.items()}
+
+
 def inherit_weights(child, parent) -> InheritReport:
-    """Copy ``parent``'s trained weights into ``child`` (both Keras models) where shapes allow
-    (see the module docstring); returns what was copied. Taught in 03-sparse-pruning."""
-    src = {l.name: l for l in parent.layers}
+    """Copy ``parent``'s trained weights into ``child`` where shapes allow (see the module
+    docstring); returns what was copied. ``child`` is a Keras model; ``parent`` a Keras model
+    or the dict :func:`load_weights` returns. Taught in 03-sparse-pruning."""
+    src = parent if isinstance(parent, dict) else _layer_weights(parent)
     rep = InheritReport()
     for layer in child.layers:
         ws = layer.get_weights()
         if not ws:
             continue
         rep.total_values += sum(w.size for w in ws)
-        p = src.get(layer.name)
-        pws = p.get_weights() if p is not None and type(p) is type(layer) else []
+        kind_p, pws = src.get(layer.name, (None, []))
+        if kind_p != type(layer).__name__:
+            pws = []
         if len(pws) != len(ws):
             rep.skipped += [f"{layer.name}[{i}]" for i in range(len(ws))]
             continue

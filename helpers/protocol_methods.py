@@ -20,6 +20,7 @@ from helpers import search, spaces
 from helpers.methods import micronets, munas, ofa
 from helpers.methods import micronets_space as MS
 from helpers.methods import sparse as SP
+from helpers.methods import sparse_eval as SE
 
 __all__ = ["RUNNERS", "resized"]
 
@@ -79,7 +80,7 @@ def _search_trials(p: "Protocol", method: str, seed: int, directory: Path, clock
             r = search.aging_evolution(space, _Logged(ev, clock, res, rows), res, population_size=pop,
                                        sample_size=max(2, pop // 3), **common)
     else:
-        ev = SP.SparseEvaluator(p.task, epochs=p.epochs_trial, n_train=p.n_train, n_val=p.n_val,
+        ev = SE.SparseEvaluator(p.task, epochs=p.epochs_trial, n_train=p.n_train, n_val=p.n_val,
                                 data_seed=seed)
         space = SP.SparseSpace(granular=spaces.GranularSpace(
             max_blocks=3, max_layers=2, max_filters=16, kernels=(3, 5), pool_sizes=(2, 3, 4), max_dense=2,

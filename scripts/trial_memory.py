@@ -46,6 +46,7 @@ def main(argv=None) -> None:
     from helpers import search, spaces, train
     from helpers.methods import munas
     from helpers.methods import sparse as SP
+    from helpers.methods import sparse_eval as SE
     keras.utils.set_random_seed(a.seed)
     rng = np.random.default_rng(a.seed)
     if a.kind == "ae":
@@ -55,7 +56,7 @@ def main(argv=None) -> None:
         evaluate = munas.ArchEvaluator("mnist", epochs=1, n_train=a.n_train, n_val=a.n_val)
     else:
         space = SP.SparseSpace()
-        evaluate = SP.SparseEvaluator("mnist", epochs=1, n_train=a.n_train, n_val=a.n_val)
+        evaluate = SE.SparseEvaluator("mnist", epochs=1, n_train=a.n_train, n_val=a.n_val)
     evaluate.data()
     print(f"kind {a.kind}, {a.trials} trials of {a.n_train} images; start RSS {rss_mb():.0f} MB", flush=True)
     xs, ys = [], []

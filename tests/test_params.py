@@ -160,6 +160,8 @@ BAD = [
     ("03", {"MAX_MODEL_SIZE": 5}, "MAX_MODEL_SIZE = 5: must be >= "),
     ("03", {"TRIALS": 0}, "TRIALS = 0"),
     ("03", {"EPOCHS_PER_TRIAL": 0}, "EPOCHS_PER_TRIAL = 0"),
+    ("03", {"EPOCHS_INHERITED": 3}, "EPOCHS_INHERITED = 3: must be at most EPOCHS_PER_TRIAL"),
+    ("03", {"MORPHISM": 1}, "MORPHISM = 1"),
     ("03", {"N_TRAIN": -5}, "N_TRAIN = -5"),
     ("03", {"DATASET": "imagenet"}, "DATASET = 'imagenet'"),
     ("03", {"SPVD_EPOCHS": 0}, "SPVD_EPOCHS = 0"),

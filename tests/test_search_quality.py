@@ -240,12 +240,12 @@ def test_bayesian_optimization_picks_the_acquisition_argmin_of_its_pool(tmp_path
         return inner
 
     def pool_argmin(self, inner, scored, lam):
-        cand, info = orig_pool(self, inner, scored, lam)
+        cand, parent, info = orig_pool(self, inner, scored, lam)
         X, mu, sd = inner._captured
         ucb = mu - self.beta * sd
         seen.append({"x": np.array(self._vector(inner, self.space.to_values(cand))), "X": X,
                      "ucb": ucb, "info": info, "arch": cand.to_json()})
-        return cand, info
+        return cand, parent, info
 
     monkeypatch.setattr(Oracle, "_inner_oracle", inner_oracle)
     monkeypatch.setattr(Oracle, "_pool_argmin", pool_argmin)

@@ -8,7 +8,7 @@ candidate with Dynamic Pruning with Feedback and measure the pruned network).
 The search itself is :func:`helpers.search.aging_evolution`.
 :func:`minimum_resources` / :func:`check_bounds` say before any work whether a bound can be met.
 May import: :mod:`helpers.data`, :mod:`helpers.params`, :mod:`helpers.spaces`,
-:mod:`helpers.resources`, :mod:`helpers.train`, :mod:`helpers.prune`. TensorFlow is imported lazily.
+:mod:`helpers.resources`, :mod:`helpers.train`, :mod:`helpers.prune`, :mod:`helpers.deploy`. TensorFlow is imported lazily.
 """
 from __future__ import annotations
 
@@ -22,6 +22,7 @@ from typing import Any, Mapping
 import numpy as np
 
 from helpers import data as _data
+from helpers import deploy as _deploy
 from helpers import params as _params
 from helpers import prune, spaces
 from helpers import resources as _res
@@ -29,7 +30,8 @@ from helpers import spaces as _spaces
 from helpers.train import accuracy, compile_model
 
 __all__ = ["Candidate", "ArchSpace", "arch_resources", "ArchResources", "evaluate_arch",
-           "ArchEvaluator", "smallest_archs", "minimum_resources", "check_bounds"]
+           "ArchEvaluator", "smallest_archs", "minimum_resources", "check_bounds", "weights_removed",
+           "train_and_deploy"]
 
 @dataclasses.dataclass(eq=False)
 class Candidate:
@@ -375,3 +377,28 @@ class ArchEvaluator:
                              sparsity=None if self.pruning else 0.0, seed=int(trial_seed) % (2**31),
                              lr=self.lr, batch_size=self.batch_size, max_seconds=self.max_seconds,
                              plan=self.plan, include_input=self.include_input)
+
+
+def weights_removed(cand, pruned_arch, input_shape, num_classes) -> float:
+    """Share of a searched candidate's int8 weight bytes its structured pruning removed:
+    ``1 - weights(pruned_arch) / weights(cand's unpruned architecture)`` (``pruned_arch``: the
+    JSON the evaluator records). Taught in 02-aging-evolution."""
+    dense = arch_resources(getattr(cand, "arch", cand), input_shape, num_classes)["weights_bytes"]
+    pruned = arch_resources(_spaces.from_json(pruned_arch), input_shape, num_classes)["weights_bytes"]
+    return 1.0 - pruned / max(dense, 1)
+
+
+def train_and_deploy(arch, data, epochs: int, *, seed: int = 0, lr: float = 1e-2, batch_size: int = 128,
+                     n_calib: int = 256) -> dict:
+    """Train ``arch`` dense with the final recipe (:func:`evaluate_arch`, cosine decay), convert
+    to int8 and measure it in TFLite-Micro (:func:`helpers.deploy.measure_deployed`): returns
+    ``tflite`` (bytes), ``deployed`` (figures), ``correct`` (per test image, for paired
+    intervals), ``params``, ``train_seconds``. Taught in 02-aging-evolution."""
+    r = evaluate_arch(arch, data, epochs, sparsity=0.0, seed=seed, lr=lr, batch_size=batch_size,
+                      lr_decay=True, return_model=True)
+    tfl = _deploy.to_tflite_int8(r.pop("model"), data.x_train[:n_calib])
+    dep = _deploy.measure_deployed(tfl, data, emulate=False)
+    correct = np.argmax(_deploy.tflm_predict(tfl, data.x_test), axis=1) == np.asarray(data.y_test)
+    return {"tflite": tfl, "deployed": dep, "correct": correct,
+            "params": _res.profile(tfl, plan="tflm", table=False).params,
+            "train_seconds": r["train_seconds"]}

@@ -32,16 +32,16 @@ this module provides what is specific to SpArSe:
   Candidates also ``mutate`` (μNAS morphisms + pruning changes), so aging
   evolution runs on exactly the same space for the side-by-side.
 
-* **Evaluation** (:class:`SparseEvaluator`): build, train with pruning
-  (:mod:`helpers.prune`), measure the three objectives on the pruned network
-  (structured pruning: widths written back into the architecture).
+* **Evaluation**: :class:`helpers.methods.sparse_eval.SparseEvaluator` builds, trains with
+  pruning (:mod:`helpers.prune`) and, with network morphism, from the parent's weights, and
+  measures the three objectives on the pruned network.
 
 Importing this module does not import TensorFlow.
 
 * **Feasibility**: :func:`minimum_objectives`, :func:`check_bounds` (before any work).
 
-May import: :mod:`helpers.data`, :mod:`helpers.params`, :mod:`helpers.spaces`, :mod:`helpers.tflite_io`,
-:mod:`helpers.resources`, :mod:`helpers.train`, :mod:`helpers.prune`, :mod:`helpers.search.objectives`,
+May import: :mod:`helpers.params`, :mod:`helpers.spaces`, :mod:`helpers.tflite_io`,
+:mod:`helpers.resources`, :mod:`helpers.search.objectives`,
 :mod:`helpers.methods.munas` (the smallest architectures of a granular space).
 """
 from __future__ import annotations
@@ -52,19 +52,16 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from helpers import data as D
 from helpers import params as _params
-from helpers import prune as P
 from helpers import resources as R
 from helpers import spaces as S
 from helpers import tflite_io
-from helpers import train as T
 from helpers.methods.munas import smallest_archs
 from helpers.search.objectives import chebyshev_simplex, lambdas_simplex
 
 __all__ = ["WorkingMemory", "working_memory", "ModelSize", "model_size", "SparseSpace",
-           "SparseCandidate", "apply_widths", "arch_from_dict_unchecked", "arch_model_size", "candidate_resources", "SparseEvaluator",
-           "train_candidate", "lambdas_simplex", "chebyshev_simplex", "OBJECTIVES",
+           "SparseCandidate", "apply_widths", "arch_from_dict_unchecked", "arch_model_size", "candidate_resources",
+           "lambdas_simplex", "chebyshev_simplex", "OBJECTIVES",
            "minimum_objectives", "check_bounds"]
 
 #: objective names used in the trial store (f1, f2, f3)
@@ -648,102 +645,3 @@ def check_bounds(bounds: dict, input_shape, num_classes, space: "SparseSpace | N
                 f"(one convolution of 1 filter + the classifier, input {tuple(input_shape)}) needs "
                 f"{need[objective]:,} {units[objective]}")
     return need
-
-
-# ==================================================================== training
-def train_candidate(cand: SparseCandidate, data, *, epochs: int = 1, batch_size: int = 64,
-                    seed: int = 0, max_seconds: float | None = None, progress: bool = False):
-    """Build, train with the candidate's pruning, return ``(model, info)``.
-
-    The model is the pruned one (masks applied; structured pruning zeroes
-    whole channels).  ``info``: ``val_accuracy``, achieved ``sparsity``,
-    ``pruning`` ("unstructured" / "structured" / "none" with the reason),
-    ``pruned_arch`` (JSON of the architecture with surviving widths, for
-    structured pruning), ``train_seconds``, ``epochs_run``.  Taught in
-    03-sparse-pruning.
-    """
-    import tensorflow as tf
-
-    tf.get_logger().setLevel("ERROR")  # one new model per trial: retracing notices are expected
-    model = S.build(cand.arch, data.input_shape, data.num_classes, seed=seed)
-    cbs = []
-    info = {"pruning": "none (sparsity 0)"}
-    cb = None
-    if cand.sparsity > 0:
-        if cand.structured:
-            if P.channel_groups(model):
-                cb = P.structured_pruning(cand.sparsity)
-                info["pruning"] = "structured"
-            else:
-                info["pruning"] = "none (no prunable channel: every conv feeds a merge or the output)"
-        else:
-            cb = P.unstructured_pruning(cand.sparsity, prune_last=True)  # SpArSe prunes every layer
-            info["pruning"] = "unstructured"
-    if cb is not None:
-        cbs.append(cb)
-    T.compile_model(model, cand.lr)
-    tr = T.fit(model, data, epochs=epochs, batch_size=batch_size, lr=cand.lr, seed=seed,
-               max_seconds=max_seconds, callbacks=cbs, progress=progress)
-    val_acc = T.accuracy(model, data.x_val, data.y_val)
-    pruned = cand.arch
-    if cb is not None and cand.structured:
-        widths = P.pruned_widths(model, P.surviving_channels(model, cb.channel_masks))
-        pruned = apply_widths(cand.arch, widths)
-        info["pruned_widths"] = widths
-    info.update({"val_accuracy": float(val_acc), "sparsity": float(cb.sparsity) if cb else 0.0,
-                 "pruned_arch": pruned.to_json(), "train_seconds": float(tr.wall_seconds),
-                 "epochs_run": int(tr.epochs_run), "final_train_accuracy":
-                 float(tr.train_accuracy[-1]) if tr.train_accuracy else float("nan")})
-    return model, info
-
-
-@dataclass
-class SparseEvaluator:
-    """``evaluate(candidate, trial_seed) -> dict`` for the search drivers (picklable).
-
-    Trains the candidate with its pruning on ``dataset`` (``n_train`` /
-    ``n_val`` stratified subsets, 0 = all) for ``epochs`` and returns the three
-    SpArSe objectives plus recorded extras: ``model_size_indexed`` (with
-    sparse-index overhead), ``peak_sram_bytes`` (TFLM plan of the pruned
-    architecture, :func:`helpers.resources.profile`), ``flash_bytes`` (its int8
-    ``.tflite`` estimate, dense storage), ``macs``, pruning info.  Taught in
-    03-sparse-pruning.
-    """
-
-    dataset: str = "mnist"
-    epochs: int = 1
-    batch_size: int = 64
-    n_train: int = 0
-    n_val: int = 0
-    data_seed: int = 0
-    max_seconds: float | None = None
-
-    def data(self):
-        """The (cached) dataset the trials train on."""
-        return D.load_cached(self.dataset, self.n_train, self.n_val, self.data_seed)
-
-    def __call__(self, cand: SparseCandidate, seed: int) -> dict:
-        import keras
-        d = self.data()
-        model, info = train_candidate(cand, d, epochs=self.epochs, batch_size=self.batch_size,
-                                      seed=seed, max_seconds=self.max_seconds)
-        pruned = arch_from_dict_unchecked(info["pruned_arch"])
-        if info["pruning"] == "structured":
-            # the surviving channels are dense; a dead channel's weights also vanish from the
-            # next layer's input side, which the masked Keras model still holds: count the
-            # rebuilt (narrower) network
-            ms = arch_model_size(pruned, d.input_shape, d.num_classes)
-            ms.dense = arch_model_size(cand.arch, d.input_shape, d.num_classes).dense
-        else:
-            ms = model_size(model)
-        g = R.graph_from_layers(pruned.layers(d.input_shape, d.num_classes))
-        wm = working_memory(g)
-        prof = R.profile(g, plan="tflm", table=False)
-        keras.backend.clear_session()
-        out = {"error": 1.0 - info["val_accuracy"], "model_size": ms.nonzero,
-               "working_memory": wm.peak, "model_size_indexed": ms.indexed,
-               "peak_sram_bytes": prof.peak_sram_bytes, "flash_bytes": prof.flash_bytes,
-               "macs": prof.macs, "params_dense": ms.dense}
-        out.update({k: v for k, v in info.items() if k != "pruned_arch"})
-        out["pruned_arch"] = info["pruned_arch"]
-        return out

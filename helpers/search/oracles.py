@@ -116,7 +116,7 @@ class ArchOracle(kt.Oracle):
 
     # ---- the proposal hook
     def propose(self):
-        """Return ``(arch, origin, parent)``; ``parent`` a trial id string or ''."""
+        """Return ``(arch, origin, parent)``; ``parent`` a trial id string or ""."""
         raise NotImplementedError
 
     def extra_state(self) -> dict:
@@ -470,7 +470,9 @@ class BayesianOracle(ArchOracle):
       minimised over a pool of ``pool_size`` candidates - half random,
       half 1-2 morphisms of the best completed candidates under this λ -
       that are new and pass the pre-training resource bounds, so no
-      proposal is wasted on a rejected candidate.  ``"lbfgs"``:
+      proposal is wasted on a rejected candidate.  A pick that is a morphism
+      names its elite as the trial's ``parent`` (network morphism: an
+      evaluator may start it from that trial's weights).  ``"lbfgs"``:
       keras-tuner's own ``populate_space`` (L-BFGS-B from 50 random
       starts in the relaxed box, rounded back); rejected candidates then
       enter the GP with the error at the cap so it learns the infeasible
@@ -581,14 +583,14 @@ class BayesianOracle(ArchOracle):
                 a = self.decode(rej["arch"], rej.get("arch_kind") or "str")
                 self._add(inner, f"rej{i}", self.space.to_values(a), float(np.max(n * lam)))
             values = inner.populate_space(f"bo{len(self.start_order)}")["values"]
-            cand = self.space.from_values(values)
+            cand, parent = self.space.from_values(values), ""
             info = {"ucb": None, "pool": 0}
         else:
-            cand, info = self._pool_argmin(inner, scored, lam)
+            cand, parent, info = self._pool_argmin(inner, scored, lam)
         self.lambda_history.append({"after_trials": len(self.start_order),
                                     "lambdas": [float(x) for x in lam],
                                     "objectives": list(self.bounded_names), **info})
-        return cand, "bo", ""
+        return cand, "bo", parent
 
     def _pool_argmin(self, inner, scored, lam):
         x, y = inner._vectorize_trials()
@@ -599,8 +601,8 @@ class BayesianOracle(ArchOracle):
             inner.gpr.fit(x, y)
         tried = self._tried_keys()
         scored.sort(key=lambda z: z[0])
-        elite = [a for _, _, a in scored[:5]]
-        pool, keys = [], set()
+        elite = [(a, t.trial_id) for _, t, a in scored[:5]]
+        pool, keys, parents = [], set(), []
         n_local = self.pool_size // 2
         for i in range(self.pool_size * 4):
             if len(pool) >= self.pool_size:
@@ -608,11 +610,12 @@ class BayesianOracle(ArchOracle):
             if i < n_local * 2 and elite:
                 mut = (lambda a: self.space.mutate(a, self.rng)) if hasattr(self.space, "mutate") \
                     else (lambda a: a.mutate(self.rng))
-                c = mut(elite[int(self.rng.integers(len(elite)))])
+                base, parent = elite[int(self.rng.integers(len(elite)))]
+                c = mut(base)
                 if self.rng.random() < 0.5:
                     c = mut(c)
             else:
-                c = self.space.random(self.rng)
+                c, parent = self.space.random(self.rng), ""
             text, _ = _encode_arch(c)
             k = _arch_key(c, text)
             if k in tried or k in keys:
@@ -623,13 +626,14 @@ class BayesianOracle(ArchOracle):
                     continue
             keys.add(k)
             pool.append(c)
+            parents.append(parent)
         if not pool:
-            return self.space.random(self.rng), {"ucb": None, "pool": 0}
+            return self.space.random(self.rng), "", {"ucb": None, "pool": 0}
         X = np.array([self._vector(inner, self.space.to_values(c)) for c in pool])
         mu, sd = inner.gpr.predict(X, return_std=True)
         ucb = np.asarray(mu).ravel() - self.beta * np.asarray(sd).ravel()
         j = int(np.argmin(ucb))
-        return pool[j], {"ucb": float(ucb[j]), "mu": float(np.ravel(mu)[j]),
+        return pool[j], parents[j], {"ucb": float(ucb[j]), "mu": float(np.ravel(mu)[j]),
                          "sigma": float(np.ravel(sd)[j]), "pool": len(pool)}
 
 

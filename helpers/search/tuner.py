@@ -33,7 +33,10 @@ class ArchTuner(BaseTuner):
     JSON-able extra information (training curve summary, pruned
     architecture, ...), stored under ``info``.  The exact record goes to
     the trial's ``result`` hyperparameter (strings cross keras-tuner's gRPC
-    exactly; its metrics are float32). Taught in 02-aging-evolution.
+    exactly; its metrics are float32). An ``evaluate`` with a true
+    ``wants_trial`` attribute is called as ``evaluate(arch, seed, trial_id=...,
+    parent=<parent trial id or None>, store=<the search's project folder>)``
+    (network morphism keeps weights there). Taught in 02-aging-evolution.
     """
 
     def __init__(self, oracle, evaluate, *, directory, project_name, overwrite=False):
@@ -60,7 +63,11 @@ class ArchTuner(BaseTuner):
         t0 = time.perf_counter()
         try:
             with release_graphs():
-                out = self._evaluate(arch, seed)
+                if getattr(self._evaluate, "wants_trial", False):   # e.g. network morphism
+                    out = self._evaluate(arch, seed, trial_id=trial.trial_id,
+                                         parent=v.get("parent") or None, store=self.project_dir)
+                else:
+                    out = self._evaluate(arch, seed)
         except Exception as e:
             # keras-tuner sends a worker's trial to the chief without its message: keep the
             # error with the trial's values, so the chief can show it when the search stops

@@ -51,6 +51,8 @@ TRIALS = 14                  # trained candidates per search (BO and aging evolu
 INITIAL_POINTS = 6           # random initial design of BO (also the aging-evolution population)
 AE_SAMPLE = 3                # aging-evolution tournament size
 EPOCHS_PER_TRIAL = 2
+MORPHISM = True              # BO: a morphism child starts from its trained parent's weights (SpArSe)
+EPOCHS_INHERITED = 1         # training epochs of a child that inherited (from scratch: EPOCHS_PER_TRIAL)
 N_TRAIN = 16000              # training images per trial (stratified subset; 0 means all)
 N_VAL = 3000                 # validation images for f1 (0 means all)
 POOL_SIZE = 128              # candidates scored by the acquisition per proposal
@@ -83,6 +85,8 @@ P.check(globals(), {
     "INITIAL_POINTS": P.Int(min=1),
     "AE_SAMPLE": P.Int(min=1),
     "EPOCHS_PER_TRIAL": P.Int(min=1),
+    "MORPHISM": P.Bool(),
+    "EPOCHS_INHERITED": P.Int(min=1),
     "N_TRAIN": P.Int(min=0),
     "N_VAL": P.Int(min=0),
     "POOL_SIZE": P.Int(min=1),
@@ -100,10 +104,13 @@ P.check(globals(), {
     "WORKERS": P.Int(min=1),
     "SEED": P.Seed(),
 })
+P.require(EPOCHS_INHERITED <= EPOCHS_PER_TRIAL, "EPOCHS_INHERITED", EPOCHS_INHERITED,
+          f"must be at most EPOCHS_PER_TRIAL = {EPOCHS_PER_TRIAL} (an inherited child trains less, not more)")
 SP.check_bounds({"MAX_WORKING_MEMORY": ("working_memory", MAX_WORKING_MEMORY),
                  "MAX_MODEL_SIZE": ("model_size", MAX_MODEL_SIZE)}, *data.input_spec(DATASET))
 """),
 ("code", """
+import dataclasses
 import functools
 import json
 import time
@@ -117,6 +124,7 @@ from helpers import data, deploy, inherit, plots, prune, resources, search, spac
 from helpers.engine import sparse as engine_sparse
 from helpers.search import oracles
 from helpers.methods import sparse as SP
+from helpers.methods import sparse_eval as SE
 
 helpers.seed_everything(SEED)
 t_start, cpu_start = time.time(), helpers.run.cpu_seconds()   # CPU of this process and its workers
@@ -218,19 +226,44 @@ and morphisms of the current best - keeping only those that pass the pre-trainin
 training is spent on a candidate that cannot fit. Each candidate trains `EPOCHS_PER_TRIAL`
 epochs on `N_TRAIN` images with its pruning schedule; structured pruning writes the surviving
 widths back into the architecture before f3 is measured.
+
+**Network morphism** (`MORPHISM`): when the pick is a morphism of a trained candidate, the
+oracle names that candidate as the trial's parent; the evaluator (`helpers.methods.sparse_eval`)
+keeps every trained candidate's weights in the trial store and starts the child from its
+parent's (`helpers.inherit`: whole tensors where the shape is the parent's, the overlapping
+channels otherwise). A child that inherited at least half of its values trains
+`EPOCHS_INHERITED` epochs instead of `EPOCHS_PER_TRIAL`: SpArSe's saving, counted below.
 """),
 ("code", """
-evaluate = SP.SparseEvaluator(DATASET, epochs=EPOCHS_PER_TRIAL, n_train=N_TRAIN, n_val=N_VAL, data_seed=SEED)
+evaluate = SE.SparseEvaluator(DATASET, epochs=EPOCHS_PER_TRIAL, n_train=N_TRAIN, n_val=N_VAL, data_seed=SEED)
+evaluate_bo = dataclasses.replace(evaluate, inherit=MORPHISM, epochs_inherited=EPOCHS_INHERITED)
 screen = functools.partial(SP.candidate_resources, input_shape=INPUT, num_classes=CLASSES, exact=False)
 store = helpers.run.run_dir() / "03-sparse-pruning"
 t0, c0 = time.time(), helpers.run.cpu_seconds()
-bo = search.bayesian_optimization(space, evaluate, screen, bounds=BOUNDS, budget=TRIALS,
+bo = search.bayesian_optimization(space, evaluate_bo, screen, bounds=BOUNDS, budget=TRIALS,
                                   num_initial_points=INITIAL_POINTS, pool_size=POOL_SIZE, seed=SEED,
                                   directory=store / "bo", workers=WORKERS)
 bo_wall, bo_cpu = time.time() - t0, helpers.run.cpu_seconds() - c0
 print(bo)
-cols = ["trial_id", "origin", "error", "model_size", "model_size_indexed", "working_memory", "peak_sram_bytes", "feasible"]
+cols = ["trial_id", "origin", "parent", "error", "model_size", "model_size_indexed", "working_memory", "peak_sram_bytes", "feasible"]
 bo.completed[cols]
+"""),
+("code", """
+# network morphism inside the search: who inherited, how much, and the training epochs it saved
+ex = bo.completed.extra
+morph_df = pd.DataFrame({"trial_id": bo.completed.trial_id, "origin": bo.completed.origin,
+                         "parent": bo.completed.parent, "inherited": ex.map(lambda e: e.get("inherited_fraction", 0.0)),
+                         "epochs": ex.map(lambda e: e.get("epochs_run")), "error": bo.completed.error})
+inh = morph_df.epochs < EPOCHS_PER_TRIAL                       # children that trained the shorter schedule
+bo_epochs, bo_epochs_scratch = int(morph_df.epochs.sum()), EPOCHS_PER_TRIAL * len(morph_df)
+print(f"{int(inh.sum())} of {len(morph_df)} BO candidates started from their parent's weights "
+      f"(mean {morph_df.inherited[inh].mean() if inh.any() else 0:.0%} of their values inherited) and trained "
+      f"{EPOCHS_INHERITED} epoch(s): {bo_epochs} epochs in all instead of {bo_epochs_scratch} from scratch "
+      f"({100 * (1 - bo_epochs / bo_epochs_scratch):.0f} % saved)")
+if inh.sum() >= 2 and (~inh).sum() >= 2:                       # descriptive: the two groups differ in architecture too
+    inh_err = stats.diff_ci(morph_df.error[inh].to_numpy(float), morph_df.error[~inh].to_numpy(float), seed=SEED)
+    print(f"mean proxy error, inherited ({int(inh.sum())}) minus from scratch ({int((~inh).sum())}): {inh_err}")
+morph_df
 """),
 ("code", """
 # the λ each proposal used (persisted with the oracle's state in the trial store)
@@ -276,7 +309,9 @@ print(f"next: {pick.describe()}  (predicted score {mu[np.argmin(ucb)]:.3f} ± {s
 
 The μNAS search of notebook 02 (`search.aging_evolution`), run here with the same space,
 evaluation, screen, bounds and number of trained candidates; its population is the size of BO's
-initial design, so both start from the same kind of random candidates.
+initial design, so both start from the same kind of random candidates. μNAS trains every
+candidate from scratch, so aging evolution gets no network morphism: each search is run as its
+paper has it, and BO may train fewer epochs in all (counted above).
 
 "BO beats aging evolution" is decided on an interval, not on two numbers. With one seed per search,
 the bootstrap **resamples each search's `TRIALS` trained candidates** (with replacement, the two
@@ -462,8 +497,8 @@ architecture (`spaces.GranularArch.mutate`: a layer wider or narrower, added or 
 trained for `EPOCHS_PER_TRIAL` epochs on the search's images twice, from scratch and starting from
 the trained dense model of Part 7 wherever the shapes allow (`helpers.inherit`: whole tensors when
 the shape is the parent's, the overlapping channels otherwise). The saving: how many fewer epochs
-the inherited child needs to reach the from-scratch child's final validation accuracy. The search
-above still trains every candidate from scratch.
+the inherited child needs to reach the from-scratch child's final validation accuracy, on the same
+child, which the search of Part 4 cannot show (there a child is trained only one way).
 """),
 ("code", """
 mrng = np.random.default_rng(SEED)
@@ -492,6 +527,9 @@ helpers.record("03-sparse-pruning", {
     "hypervolume": bo.hypervolume, "hypervolume_aging": ae.hypervolume,
     "best_feasible_val_accuracy_search": best_feasible_acc(bo), "best_feasible_val_accuracy_aging": best_feasible_acc(ae),
     "feasible_bo": int(bo.completed.feasible.sum()), "feasible_aging": int(ae.completed.feasible.sum()),
+    "morphism_search_inherited_trials": int(inh.sum()), "morphism_search_epochs_trained": bo_epochs,
+    "morphism_search_epochs_from_scratch": bo_epochs_scratch,
+    "morphism_search_epochs_saved_pct": 100 * (1 - bo_epochs / bo_epochs_scratch),
     **{f: x for k, v in bo_vs_aging.items() for f, x in v.to_figures(f"bo_vs_aging_{k}").items()},
     "best_test_accuracy_int8": acc8, "best_val_accuracy_float": val_float,
     "best_model_size_nonzero": size8.nonzero, "best_model_size_indexed_bytes": size8.indexed,
@@ -517,10 +555,9 @@ helpers.record("03-sparse-pruning", {
     trials=int(len(bo.completed)), search_cpu_minutes=bo_cpu / 60, hypervolume=bo.hypervolume))
 """),
 ("md", """
-**What this notebook leaves out.** SpArSe warm-starts children from trained parents by network
-morphism inside the search; here Part 10 measures that saving on one morphism, but every search
-candidate trains from scratch, and the search itself prunes by magnitude (`helpers.prune`, cubic schedule) - sparse variational dropout prunes only the deployed
-model. The `full` preset runs the search at paper-like scale (hundreds of candidates, longer training).
+**What this notebook leaves out.** The search prunes by magnitude (`helpers.prune`, cubic
+schedule) - sparse variational dropout prunes only the deployed model - and only BO's pool
+morphisms inherit weights: random candidates and BO's first design train from scratch. The `full` preset runs the search at paper-like scale (hundreds of candidates, longer training).
 
 """ + NAV),
 ]

@@ -40,6 +40,7 @@ OVERRIDES = {}           # other protocol fields for every task, e.g. {"epochs_f
 WORKERS = 2              # jobs at a time, each in its own process with one TensorFlow thread
 JOBS_DIR = ""            # where job records go (empty: this run's folder; relative: to the project root)
 RECORDED = "results/20261202-full/jobs"   # a committed full run shown in Part 5 (relative to the project root; empty: none)
+SPARSE_RESULT = "results/20261202-default/03-sparse-pruning.json"   # 03's recorded figures: its deployed model, weights dense vs sparse on our engine (empty: skip)
 SEED = 0                 # seed of the bootstrap intervals (the jobs' seeds are SEEDS)
 """, "parameters"),
 ("code", """
@@ -56,6 +57,7 @@ P.check(globals(), {
     "WORKERS": P.Int(min=1),
     "JOBS_DIR": P.Str(),
     "RECORDED": P.Str(),
+    "SPARSE_RESULT": P.Str(),
     "SEED": P.Seed(),
 })
 protocols = [PR.protocol(t, budget_cpu_s=float(BUDGET_CPU_S), seeds=tuple(SEEDS), finalists=FINALISTS, **OVERRIDES)
@@ -181,6 +183,21 @@ this project uses.
 """),
 ("code", """
 compare.frameworks_table()
+"""),
+("md", """
+**SpArSe's zeros on a microcontroller.** The survey lists SpArSe with no framework: TFLite-Micro
+stores every weight, zero or not, so a pruned model's flash saving exists only on paper. Our
+engine stores a layer's weights compressed when that is smaller (`helpers.engine.sparse`). The
+protocol above trains every finalist the same way, dense, so this is shown on 03's deployed,
+pruned model, as 03 recorded it (`SPARSE_RESULT`): the same model built for the same MCU with
+its weights dense and sparse, flash measured from the linked image, cycles emulated, outputs
+compared with TFLite-Micro.
+"""),
+("code", """
+if SPARSE_RESULT:
+    sparse_tab = compare.sparse_engine_table(ROOT / SPARSE_RESULT)
+    print(sparse_tab.attrs["summary"])
+sparse_tab.round(3) if SPARSE_RESULT else None
 """),
 ("code", """
 figures = {"tasks": ",".join(TASKS), "jobs": len(records), "jobs_failed": sum("error" in r for r in records),
