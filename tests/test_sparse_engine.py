@@ -1,10 +1,11 @@
-"""helpers.engine.sparse / sparse_weights: the row-compressed weight format (encode, decode,
-byte cost), NumPy kernels that skip zeros and the generated C (``weights="sparse"``), each
-bit-exact with TFLite-Micro running the same model dense; flash and emulated cycles measured
-against the dense build.
+"""helpers.engine.sparse / sparse_weights: the row-compressed ("gap") and bitmask weight
+formats (encode, decode, byte cost), the per-layer choice, NumPy kernels that skip zeros and
+the generated C (``weights="sparse"`` / ``"sparse-all"`` / ``"bitmask"``), each bit-exact
+with TFLite-Micro running the same model dense; flash and emulated cycles measured against
+the dense build.
 
-Models: small Keras models with 80% / 60% of their weights zeroed before conversion (cached
-on disk like tests/test_kernels.py's models).
+Models: small Keras models with 80% / 60% / 50% of their weights zeroed before conversion
+(cached on disk like tests/test_kernels.py's models).
 """
 import os
 import tempfile
@@ -27,8 +28,8 @@ def _build(i):
     from helpers import deploy
     keras.utils.set_random_seed(200 + i)
     rng = np.random.default_rng(i)
-    if i == 0:   # every sparse op: padded / strided conv, 1x1, depthwise in place and x2, FC
-        shape, frac = (12, 12, 3), 0.8
+    if i in (0, 2):  # every sparse op: padded / strided conv, 1x1, depthwise in place and x2, FC
+        shape, frac = (12, 12, 3), 0.8 if i == 0 else 0.5
         inp = keras.Input(shape)
         x = L.Conv2D(16, 3, strides=2, padding="same", activation="relu")(inp)
         x = L.DepthwiseConv2D(3, padding="same", activation="relu")(x)
@@ -60,7 +61,7 @@ def _build(i):
 @pytest.fixture(scope="module")
 def models():
     out = []
-    for i in range(2):
+    for i in range(3):
         p = CACHE / f"sparse-{i}.tflite"
         if not p.exists():
             CACHE.mkdir(parents=True, exist_ok=True)
@@ -126,9 +127,9 @@ def _tflm(b, x):
     return S._tflm_output(b, x).ravel()
 
 
-@pytest.mark.parametrize("mode", ["auto", "always"])
+@pytest.mark.parametrize("mode", ["auto", "always", "bitmask"])
 def test_python_sparse_kernels_are_bit_exact_with_tflm(models, mode):
-    for b in models:
+    for b in models[:2]:
         ls = S.layers(b, mode)
         assert {r["kind"] for r in ls if r["stored"] == "sparse"} >= {"CONV_2D", "FULLY_CONNECTED",
                                                                     "DEPTHWISE_CONV_2D"}
@@ -150,13 +151,15 @@ def test_model_sparsity_counts_the_zeroed_weights(models):
 
 def test_emulated_sparse_build_is_bit_exact_smaller_and_faster(models):
     b = models[0]
-    c = S.compare_dense(b, _inputs(b, 2), target="stm32f746zg", plan="inplace", kernels="dsp")
+    c = S.compare_dense(b, _inputs(b, 2), target="stm32f746zg", plan="inplace", kernels="dsp",
+                        mode="always")
     assert c.bit_exact_python and c.bit_exact_emulated_dense and c.bit_exact_emulated_sparse
     assert c.sparse_weights_bytes == sum(r["stored_bytes"] for r in c.layers)
     assert c.dense_weights_bytes == c.weights
-    # measured at 79.8% zeros: weights 7,696 -> 3,392 B (0.44 = the byte-cost formula
-    # 2 * density + 2 * rows / weights, no fillers), image 18,116 -> ~8,600 B, cycles ~361k ->
-    # ~245k (against the DSP dense kernels)
+    assert {r["format"] for r in c.layers} == {"gap"}
+    # measured at 79.8% zeros, row-compressed everywhere: weights 7,696 -> 3,392 B (0.44 = the
+    # byte-cost formula 2 * density + 2 * rows / weights, no fillers), image 18,116 -> ~8,600 B,
+    # cycles ~361k -> ~245k (against the DSP dense kernels)
     rows = sum(r["rows"] for r in c.layers)
     formula = 2 * (1 - c.sparsity) + 2 * rows / c.weights
     assert abs(c.sparse_weights_bytes / c.dense_weights_bytes - formula) < 0.005
@@ -173,3 +176,112 @@ def test_emulated_sparse_all_layers_plain_kernels_tflm_plan(models):
     assert c.bit_exact, c.summary()
     assert all(r["stored"] == "sparse" for r in c.layers)
     assert c.sparse_cycles < c.dense_cycles, c.summary()
+
+
+# ------------------------------------------------------------------ the bitmask format
+
+def test_bitmask_encode_decode_round_trip_edge_cases_and_byte_cost():
+    rng = np.random.default_rng(1)
+    for rows, cols in [(6, 13), (4, 8), (3, 1), (5, 600), (2, 9)]:
+        w = rng.integers(-128, 128, (rows, cols)).astype(np.int8)
+        w[rng.random(w.shape) < 0.5] = 0
+        w[0] = 0                                          # an all-zero row
+        w[1] = rng.integers(1, 128, cols)                 # a fully dense row
+        bw = SW.encode(w, "bitmask")
+        assert isinstance(bw, SW.BitmaskWeights) and bw.fmt == "bitmask"
+        assert np.array_equal(SW.decode(bw), w)
+        nnz = np.count_nonzero(w)
+        assert bw.row_bytes == -(-cols // 8) and bw.mask.shape == (rows, bw.row_bytes)
+        assert bw.nbytes == rows * bw.row_bytes + nnz == bw.mask.size + bw.val.size
+        assert bw.nnz == nnz and bw.dense_bytes == rows * cols
+        assert not bw.mask[0].any() and bw.val.size == nnz
+        full = np.unpackbits(bw.mask, axis=1, bitorder="little")
+        assert full[1, :cols].all() and not full[:, cols:].any()   # LSB first, zero padding
+    # bit j % 8 of byte j // 8: column 9 of a 13-column row is byte 1, bit 1
+    w = np.zeros((1, 13), np.int8)
+    w[0, 9], w[0, 0] = -3, 7
+    bw = SW.encode_bitmask(w)
+    assert bw.mask.tolist() == [[1, 2]] and bw.val.tolist() == [7, -3]
+    bad = SW.BitmaskWeights(rows=1, cols=13, mask=np.array([[1, 0x82]], np.uint8),
+                            val=np.array([7, -3, 1], np.int8))
+    with pytest.raises(ValueError, match="padding bit"):
+        SW.decode(bad)
+    bad.mask = np.array([[1, 2]], np.uint8)
+    with pytest.raises(ValueError, match="3 values"):
+        SW.decode(bad)
+    with pytest.raises(ValueError, match="fmt must be"):
+        SW.encode(w, "csr")
+
+
+def test_choose_picks_the_smallest_format_bitmask_at_half_zeros(models):
+    rng = np.random.default_rng(2)
+    for spec in interpreter.prepare(models[0]):
+        if spec.kind not in SW.SPARSE_OPS:
+            continue
+        w = rng.integers(-128, 128, spec.consts["w"].shape).astype(np.int8)
+        w[rng.random(w.shape) < 0.5] = 0
+        spec.consts["w"] = w
+        sizes = SW.format_bytes(spec)
+        got = SW.choose(spec, "auto")
+        assert got is not None and got.fmt == "bitmask", (spec.kind, sizes)
+        assert got.nbytes == min(sizes.values()) < sizes["dense"]
+        assert SW.choose(spec, "always").fmt == SW.choose(spec, "gap").fmt == "gap"
+        assert SW.choose(spec, "bitmask").fmt == "bitmask" and SW.choose(spec, "never") is None
+    # the 50%-zeros model: every layer bitmask, the generated weights about 37% smaller
+    ls = S.layers(models[2])
+    assert [r["format"] for r in ls] == ["bitmask"] * len(ls) and len(ls) == 6
+    dense = codegen.generate_c(models[2], weights="dense").weight_bytes
+    gen = codegen.generate_c(models[2], weights="sparse")
+    assert gen.weight_bytes == sum(r["bitmask_bytes"] for r in ls) < dense
+    assert 0.55 <= gen.weight_bytes / dense <= 0.70, (gen.weight_bytes, dense)
+    assert "tn_bitmask_t" in gen.source and "tn_sparse_t" not in gen.source
+    assert {o["weights"] for o in gen.ops if o["kind"] in SW.SPARSE_OPS} == {"bitmask"}
+    # mixed: model 1's long zero runs make its FC row-compressed, its convolutions bitmask
+    assert [r["format"] for r in S.layers(models[1])] == ["bitmask", "bitmask", "gap"]
+
+
+def test_python_bitmask_kernels_match_the_dense_kernels_per_layer(models):
+    for b in (models[0], models[2]):
+        vals = {}
+        m_in = interpreter.prepare(b)
+        x = _inputs(b, 1, seed=3)[0]
+        vals[m_in[0].x[0]] = x.ravel()
+        kinds = set()
+        for s in m_in:
+            xs = [np.asarray(vals[t]).reshape(shp) for t, shp in zip(s.x, s.in_shapes)]
+            y = interpreter._apply(s, xs)
+            if s.kind in SW.SPARSE_OPS:
+                bw = SW.choose(s, "bitmask")
+                assert np.array_equal(SW.apply_sparse(s, bw, xs[0]), y), (s.index, s.kind)
+                kinds.add(s.kind)
+            vals[s.y] = np.asarray(y, np.int8).ravel()
+        assert kinds == set(SW.SPARSE_OPS)
+
+
+def test_emulated_bitmask_build_at_half_zeros_is_bit_exact_and_smaller(models):
+    b = models[2]
+    c = S.compare_dense(b, _inputs(b, 2, seed=2), target="stm32f746zg", plan="inplace",
+                        kernels="dsp")
+    assert c.bit_exact, c.summary()
+    assert {r["format"] for r in c.layers} == {"bitmask"} and "6 bitmask" in c.summary()
+    assert c.sparse_weights_bytes == sum(r["rows"] * -(-r["cols"] // 8) + r["nonzero"]
+                                         for r in c.layers)
+    # measured at 50.3% zeros: weights 7,696 -> 4,834 B, image 18,116 -> 10,056 B, cycles
+    # ~361k -> ~377k (the DSP dense kernels do two MACs an instruction)
+    assert c.sparse_weights_bytes / c.dense_weights_bytes <= 0.66
+    assert c.dense_flash_bytes - c.sparse_flash_bytes >= 0.8 * (c.dense_weights_bytes
+                                                                - c.sparse_weights_bytes)
+    assert c.sparse_cycles < 1.3 * c.dense_cycles, c.summary()
+
+
+def test_emulated_mixed_formats_plain_kernels_tflm_plan(models):
+    b = models[1]
+    c = S.compare_dense(b, _inputs(b, 2, seed=4), target="stm32f746zg", plan="tflm",
+                        kernels="plain")
+    assert c.bit_exact, c.summary()
+    assert [r["format"] for r in c.layers] == ["bitmask", "bitmask", "gap"]
+    assert c.sparse_weights_bytes == sum(r["stored_bytes"] for r in c.layers) < \
+        min(sum(r["gap_bytes"] for r in c.layers), sum(r["bitmask_bytes"] for r in c.layers))
+    c2 = S.compare_dense(b, _inputs(b, 1, seed=5), target="stm32f746zg", plan="tflm",
+                         kernels="plain", mode="bitmask")
+    assert c2.bit_exact and {r["format"] for r in c2.layers} == {"bitmask"}, c2.summary()

@@ -6,8 +6,8 @@ constants of :func:`helpers.engine.interpreter.prepare`; :func:`export_c_array` 
 plain C array TFLite-Micro users embed. May import: :mod:`helpers.tflite_io`,
 :mod:`helpers.resources`, :mod:`helpers.engine.kernels`, :mod:`helpers.engine.interpreter`,
 :mod:`helpers.engine.codegen_ext` (the extra operators, ``csrc/tn_kernels_ext.c``),
-:mod:`helpers.engine.sparse_weights` (``weights="sparse"``: row-compressed weights per layer),
-:mod:`helpers.engine.int4` (4-bit filters).
+:mod:`helpers.engine.sparse_weights` (``weights="sparse"``: row-compressed or bitmask weights
+per layer), :mod:`helpers.engine.int4` (4-bit filters).
 """
 from __future__ import annotations
 
@@ -55,7 +55,7 @@ class GeneratedC:
     output_bytes: int
     output_shape: tuple
     col_bytes: int
-    ops: list                # per marker position: dict(op, kind, macs, inplace)
+    ops: list                # per marker position: dict(op, kind, macs, inplace, weights)
     weight_bytes: int
     input_dtype: str = "int8"
     output_dtype: str = "int8"
@@ -80,10 +80,12 @@ def generate_c(tflite_bytes, plan: str = "inplace", kernels: str = "dsp",
     kernel calls with a ``tn_marker(i)`` before op ``i`` (in the spirit of TinyEngine's
     generated code). ``plan``: ``"tflm"``, ``"reordered"``, ``"inplace"`` (or a plan
     object); ``kernels``: ``"plain"`` or ``"dsp"``; ``weights``: ``"dense"``, ``"sparse"``
-    (each CONV / DEPTHWISE / FC layer stored sparse when that is smaller, see
-    :mod:`helpers.engine.sparse_weights`) or ``"sparse-all"``. Taught in 06-deployment."""
-    if weights not in ("dense", "sparse", "sparse-all"):
-        raise ValueError(f"weights must be 'dense', 'sparse' or 'sparse-all', got {weights!r}")
+    (each CONV / DEPTHWISE / FC layer stored in the smallest of dense, row-compressed and
+    bitmask, see :mod:`helpers.engine.sparse_weights`), ``"sparse-all"`` (every such layer
+    row-compressed) or ``"bitmask"`` (every such layer bitmask). Taught in 06-deployment."""
+    if weights != "dense" and weights not in SW.WEIGHTS_MODES:
+        raise ValueError(f"weights must be one of {['dense'] + list(SW.WEIGHTS_MODES)}, "
+                         f"got {weights!r}")
 
     if kernels not in KERNELS:
         raise ValueError(f"kernels must be one of {list(KERNELS)}, got {kernels!r}")
@@ -125,8 +127,8 @@ def generate_c(tflite_bytes, plan: str = "inplace", kernels: str = "dsp",
         inplace = False
         x0 = s.x[0] if s.x else None
         dense_only = weights == "dense" or s.kind in codegen_ext.KINDS or p.get("w_bits") == 4
-        sp = None if dense_only else SW.c_layer(
-            s, pre, off, scratch, plan_name, "auto" if weights == "sparse" else "always")
+        sp = None if dense_only else SW.c_layer(s, pre, off, scratch, plan_name,
+                                                 SW.WEIGHTS_MODES[weights])
         if s.kind in codegen_ext.KINDS:
             decls, call = codegen_ext.emit(s, pre, off, nbytes)
             out.extend(decls)
@@ -246,7 +248,8 @@ def generate_c(tflite_bytes, plan: str = "inplace", kernels: str = "dsp",
                 if a < yo + yn and yo < a + n_:
                     raise ValueError(f"plan {plan_name!r}: op {oi} ({s.kind}) output overlaps "
                                      f"its input tensor {t}; only depthwise ops run in place")
-        ops.append({"op": oi, "kind": s.kind, "macs": int(s.macs), "inplace": inplace})
+        ops.append({"op": oi, "kind": s.kind, "macs": int(s.macs), "inplace": inplace,
+                    "weights": sp.fmt if sp is not None else "dense"})
     if dsp or col_bytes:
         out.append(f"static int8_t tn_col[{max(col_bytes, 4)}];  /* im2col of one output pixel */\n")
     if w4buf >= 0:

@@ -338,8 +338,10 @@ def build(tflite_bytes, target="stm32f746zg", plan: str = "inplace", kernels: st
     :class:`ModelDoesNotFitError` when the model does not fit the target's flash or SRAM.
     ``schedule``: a :class:`helpers.resources.patch_plan.PatchSchedule` (or ``(split, grid)``)
     runs the first stage patch by patch (:func:`helpers.engine.patch.generate_c`; ``plan``
-    is then unused). ``weights="sparse"``: layers stored sparse where smaller
-    (:mod:`~.sparse_weights`; not combined with ``schedule``). Taught in 06-deployment."""
+    is then unused). ``weights="sparse"``: each layer in the smallest of dense,
+    row-compressed and bitmask; ``"sparse-all"`` / ``"bitmask"``: every CONV / DEPTHWISE / FC
+    layer in that format (:mod:`~.sparse_weights`; not combined with ``schedule``).
+    Taught in 06-deployment."""
     t = _target(target)
     if schedule is not None and weights != "dense":
         raise ValueError(f"weights={weights!r} with a patch schedule: sparse weights run layer by layer only")

@@ -1,10 +1,15 @@
 """Sparse weights run by our engine: a Python run with the sparse kernels and a dense-vs-sparse
 comparison of the emulated Cortex-M build (flash, cycles, bit-exactness with TFLite-Micro).
 
-Taught in 03-sparse. The format, its byte cost and the kernels are in
-:mod:`helpers.engine.sparse_weights` (re-exported here: :func:`encode`, :func:`decode`,
-:func:`choose`, :class:`SparseWeights`); the C kernels in ``csrc/tn_sparse.c``; the code
-generator takes ``weights="sparse"``. Public API::
+Taught in 03-sparse. The two formats (row-compressed "gap" and "bitmask"), their byte cost
+and the kernels are in :mod:`helpers.engine.sparse_weights` (re-exported here:
+:func:`encode`, :func:`decode`, :func:`choose`, :class:`SparseWeights`,
+:class:`BitmaskWeights`); the C kernels in ``csrc/tn_sparse.c``; the code generator takes
+``weights="sparse"`` (per layer the smallest of dense, gap, bitmask), ``"sparse-all"`` (gap
+everywhere) or ``"bitmask"`` (bitmask everywhere). ``mode`` below is a :func:`choose` mode:
+``"auto"``, ``"always"`` (= ``"gap"``), ``"bitmask"``, ``"never"``. Every per-layer row
+says the format the layer got (``format``: ``"dense"``, ``"gap"`` or ``"bitmask"``).
+Public API::
 
     run(tflite_bytes, x, mode="auto") -> SparseRun                  (NumPy kernels)
     layers(tflite_bytes, mode="auto") -> list of dict                (per-layer storage)
@@ -24,27 +29,46 @@ import numpy as np
 from helpers import tflite_io
 from helpers.engine import emulator
 from helpers.engine.interpreter import _apply, prepare
-from helpers.engine.sparse_weights import (SPARSE_OPS, SparseWeights, apply_sparse, choose,
-                                           decode, encode, weight_matrix)
+from helpers.engine.sparse_weights import (SPARSE_OPS, BitmaskWeights, SparseWeights,
+                                           apply_sparse, choose, decode, encode,
+                                           encode_bitmask, weight_matrix)
 
-__all__ = ["SPARSE_OPS", "SparseWeights", "encode", "decode", "choose", "layers", "run",
-           "SparseRun", "compare_dense", "SparseComparison", "model_sparsity"]
+__all__ = ["SPARSE_OPS", "SparseWeights", "BitmaskWeights", "encode", "decode", "choose",
+           "layers", "run", "SparseRun", "compare_dense", "SparseComparison", "model_sparsity"]
+
+#: :func:`compare_dense` mode -> ``generate_c(..., weights=...)`` of the sparse build.
+_BUILD_WEIGHTS = {"auto": "sparse", "always": "sparse-all", "gap": "sparse-all",
+                  "bitmask": "bitmask"}
+
+
+def _format(sw) -> str:
+    return "dense" if sw is None else sw.fmt
+
+
+def _format_counts(rows) -> str:
+    n = {f: sum(1 for r in rows if r.get("format") == f) for f in ("bitmask", "gap")}
+    return f"{n['bitmask']} bitmask, {n['gap']} row-compressed"
 
 
 def layers(tflite_bytes, mode: str = "auto") -> list:
-    """Per weighted layer: op, kind, shape, non-zero weights, zeros fraction, dense and sparse
-    bytes and how ``mode`` stores it (``"sparse"`` / ``"dense"``). Taught in 03-sparse."""
+    """Per weighted layer: op, kind, shape, non-zero weights, zeros fraction, bytes in each
+    format (``dense_bytes``; ``sparse_bytes`` = ``gap_bytes``, row-compressed;
+    ``bitmask_bytes``) and how ``mode`` stores it: ``stored`` (``"sparse"`` / ``"dense"``),
+    ``format`` (``"dense"``, ``"gap"``, ``"bitmask"``), ``stored_bytes``.
+    Taught in 03-sparse."""
     rows = []
     for s in prepare(tflite_bytes):
         if s.kind not in SPARSE_OPS:
             continue
-        full = encode(weight_matrix(s))
+        m = weight_matrix(s)
+        full, bm = encode(m), encode_bitmask(m)
         sw = choose(s, mode)
         rows.append({"op": s.index, "kind": s.kind, "rows": full.rows, "cols": full.cols,
                      "weights": full.rows * full.cols, "nonzero": full.nnz,
                      "sparsity": full.sparsity, "dense_bytes": full.dense_bytes,
-                     "sparse_bytes": full.nbytes,
-                     "stored": "sparse" if sw is not None else "dense",
+                     "sparse_bytes": full.nbytes, "gap_bytes": full.nbytes,
+                     "bitmask_bytes": bm.nbytes,
+                     "stored": "sparse" if sw is not None else "dense", "format": _format(sw),
                      "stored_bytes": sw.nbytes if sw is not None else full.dense_bytes})
     return rows
 
@@ -69,7 +93,7 @@ class SparseRun:
     def summary(self) -> str:
         n = sum(1 for r in self.layers if r["stored"] == "sparse")
         return (f"sparse run (mode {self.mode!r}): {n} of {len(self.layers)} weighted layers "
-                f"sparse; output {self.output.shape} int8")
+                f"sparse ({_format_counts(self.layers)}); output {self.output.shape} int8")
 
     def __str__(self) -> str:
         return self.summary()
@@ -84,8 +108,8 @@ class SparseRun:
 
 def run(tflite_bytes, x, mode: str = "auto") -> SparseRun:
     """Run the model on int8 ``x`` with the NumPy kernels, layers chosen by ``mode``
-    (:func:`choose`: ``"auto"``, ``"always"``, ``"never"``) running sparse (zeros skipped).
-    Taught in 03-sparse."""
+    (:func:`choose`: ``"auto"``, ``"always"``, ``"bitmask"``, ``"never"``) running sparse
+    (zeros skipped). Taught in 03-sparse."""
     m = tflite_io.read(tflite_bytes)
     tin = m.tensors[m.inputs[0]]
     x = np.asarray(x)
@@ -104,7 +128,8 @@ def run(tflite_bytes, x, mode: str = "auto") -> SparseRun:
         vals[s.y] = np.asarray(y, np.int8).ravel()
         if s.kind in SPARSE_OPS:
             out_layers.append({"op": s.index, "kind": s.kind,
-                               "stored": "sparse" if sw is not None else "dense"})
+                               "stored": "sparse" if sw is not None else "dense",
+                               "format": _format(sw)})
     tout = m.tensors[m.outputs[0]]
     return SparseRun(output=vals[m.outputs[0]].reshape(tout.shape), mode=mode, layers=out_layers)
 
@@ -170,7 +195,8 @@ class SparseComparison:
         return "\n".join([
             f"Sparse vs dense weights on {self.target} (plan {self.plan!r}, {self.kernels} "
             f"kernels): {self.nonzero:,} of {self.weights:,} weights non-zero "
-            f"({self.sparsity:.1%} zeros), {n_sp} of {len(self.layers)} layers stored sparse",
+            f"({self.sparsity:.1%} zeros), {n_sp} of {len(self.layers)} layers stored sparse "
+            f"({_format_counts(self.layers)})",
             f"  weights {self.dense_weights_bytes:,} B dense -> {self.sparse_weights_bytes:,} B "
             f"sparse; flash (whole image) {self.dense_flash_bytes:,} -> "
             f"{self.sparse_flash_bytes:,} B ({self.flash_saving:+.1%} saved)",
@@ -198,11 +224,12 @@ class SparseComparison:
 def compare_dense(tflite_bytes, x, target="stm32f746zg", plan: str = "inplace",
                   kernels: str = "dsp", mode: str = "auto") -> SparseComparison:
     """Build the model twice for ``target`` (weights dense, and sparse per :func:`choose`
-    ``mode``), emulate both on the int8 input(s) ``x`` (one sample, or a batch (N, ...)),
-    and check every output against TFLite-Micro running the dense model. Cycles and
-    instructions are those of the first input. Taught in 03-sparse."""
-    if mode not in ("auto", "always"):
-        raise ValueError(f"mode must be 'auto' or 'always', got {mode!r}")
+    ``mode``: ``"auto"``, ``"always"`` / ``"gap"``, ``"bitmask"``), emulate both on the int8
+    input(s) ``x`` (one sample, or a batch (N, ...)), and check every output against
+    TFLite-Micro running the dense model. Cycles and instructions are those of the first
+    input; each layer row's ``format`` is the one the generated C stores. Taught in 03-sparse."""
+    if mode not in _BUILD_WEIGHTS:
+        raise ValueError(f"mode must be one of {list(_BUILD_WEIGHTS)}, got {mode!r}")
     m = tflite_io.read(tflite_bytes)
     shape = tuple(m.tensors[m.inputs[0]].shape)
     x = np.asarray(x)
@@ -215,7 +242,7 @@ def compare_dense(tflite_bytes, x, target="stm32f746zg", plan: str = "inplace",
     xs = x.reshape((-1,) + shape)
     bd = emulator.build(tflite_bytes, target=target, plan=plan, kernels=kernels)
     bs = emulator.build(tflite_bytes, target=target, plan=plan, kernels=kernels,
-                        weights="sparse" if mode == "auto" else "sparse-all")
+                        weights=_BUILD_WEIGHTS[mode])
     ok_py = ok_d = ok_s = True
     rd = rs = None
     for i, xi in enumerate(xs):
@@ -230,7 +257,12 @@ def compare_dense(tflite_bytes, x, target="stm32f746zg", plan: str = "inplace",
     ls = layers(tflite_bytes, mode)
     cyc_d = {o["op"]: o["cycles"] for o in rd.per_op}
     cyc_s = {o["op"]: o["cycles"] for o in rs.per_op}
+    gen_fmt = {o["op"]: o["weights"] for o in bs.generated.ops}
     for r in ls:
+        f = gen_fmt.get(r["op"], r["format"])   # what the C stores (4-bit filters stay dense)
+        if f != r["format"]:
+            r.update(format=f, stored="sparse" if f != "dense" else "dense",
+                     stored_bytes=r[f"{f}_bytes"])
         r["dense_cycles"] = cyc_d.get(r["op"], 0.0)
         r["sparse_cycles"] = cyc_s.get(r["op"], 0.0)
     sp = model_sparsity(tflite_bytes)
