@@ -3,9 +3,10 @@ from its parent's trained weights wherever the shapes allow, and what that saves
 
 Taught in 03-sparse-pruning. SpArSe (Fedorov et al., 2019) grows candidates from trained
 parents by network morphism, so a child needs less training than a network started from
-scratch. :func:`inherit_weights` copies, layer by layer (layers matched by name, as
-:func:`helpers.spaces.build` names them by position), every weight tensor whose shape is the
-parent's, and the overlapping slice of a tensor that differs only in its channel axes (a
+scratch. :func:`inherit_weights` copies, layer by layer, every weight tensor whose shape is
+the parent's (layers matched by aligning the two networks' sequences of weighted layers, class
+and kernel size, with :mod:`difflib`: :func:`helpers.spaces.build` names layers by position,
+so after a layer is inserted or removed, names alone would misalign every later layer), and the overlapping slice of a tensor that differs only in its channel axes (a
 convolution with more or fewer filters or input channels, its batch-norm vectors and bias);
 other tensors keep the child's initialisation. :func:`inheritance_saving` trains the child
 twice on the same data and seed, from scratch and inherited, and measures the epochs saved:
@@ -16,6 +17,7 @@ May import: :mod:`helpers.train` (Keras lazily).
 """
 from __future__ import annotations
 
+import difflib
 import os
 from dataclasses import asdict, dataclass, field
 
@@ -45,8 +47,17 @@ class InheritReport:
     def fraction(self) -> float:
         return self.inherited_values / max(self.total_values, 1)
 
+    @property
+    def tensor_fraction(self) -> float:
+        """Share of the child's weight tensors that took values (whole or sliced) from the
+        parent: a grown child (a new layer, a classifier whose input changed) inherits every
+        layer it shares with its parent yet a small share of its values."""
+        n = len(self.copied) + len(self.partial)
+        return n / max(n + len(self.skipped), 1)
+
     def summary(self) -> str:
-        return (f"inherited {self.fraction:.1%} of {self.total_values:,} values: "
+        return (f"inherited {self.fraction:.1%} of {self.total_values:,} values, "
+                f"{self.tensor_fraction:.0%} of the tensors: "
                 f"{len(self.copied)} tensors whole, {len(self.partial)} in part, "
                 f"{len(self.skipped)} re-initialised")
 
@@ -56,6 +67,7 @@ class InheritReport:
     def to_dict(self) -> dict:
         d = asdict(self)
         d["fraction"] = self.fraction
+        d["tensor_fraction"] = self.tensor_fraction
         return d
 
 
@@ -101,18 +113,41 @@ def load_weights(path) -> dict:
     return {n: (k, [ws[i] for i in sorted(ws)]) for n, (k, ws) in out.items()}
 
 
+def _signature(kind: str, ws) -> tuple:
+    """What must agree for two layers to correspond: class, and a convolution's kernel size."""
+    w = np.asarray(ws[0])
+    if kind in _CHANNEL_AXES and kind != "Dense" and w.ndim == 4:
+        return (kind, w.shape[0], w.shape[1])
+    return (kind, len(ws))
+
+
+def _align(child_layers, src: dict) -> dict:
+    """Child layer name -> parent layer name, by aligning the two sequences of weighted layers
+    (longest matching runs of signatures), so a layer inserted or removed by a morphism does
+    not misalign the layers after it; layers outside every run keep their own name."""
+    names = list(src)
+    a = [_signature(*src[n]) for n in names]
+    b = [_signature(type(l).__name__, l.get_weights()) for l in child_layers]
+    out = {}
+    for i, j, size in difflib.SequenceMatcher(a=a, b=b, autojunk=False).get_matching_blocks():
+        for k in range(size):
+            out[child_layers[j + k].name] = names[i + k]
+    return out
+
+
 def inherit_weights(child, parent) -> InheritReport:
     """Copy ``parent``'s trained weights into ``child`` where shapes allow (see the module
     docstring); returns what was copied. ``child`` is a Keras model; ``parent`` a Keras model
     or the dict :func:`load_weights` returns. Taught in 03-sparse-pruning."""
     src = parent if isinstance(parent, dict) else _layer_weights(parent)
     rep = InheritReport()
+    match = _align([l for l in child.layers if l.get_weights()], src)
     for layer in child.layers:
         ws = layer.get_weights()
         if not ws:
             continue
         rep.total_values += sum(w.size for w in ws)
-        kind_p, pws = src.get(layer.name, (None, []))
+        kind_p, pws = src.get(match.get(layer.name, layer.name), (None, []))
         if kind_p != type(layer).__name__:
             pws = []
         if len(pws) != len(ws):

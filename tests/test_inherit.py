@@ -50,3 +50,16 @@ def test_wider_child_inherits_slices_and_saves_epochs(digits, parent):
     # scratch; after 3: 0.757 vs 0.451; the inherited child passes 0.451 after 1 epoch: 2 saved
     assert s.inherited_val_accuracy[0] > s.scratch_val_accuracy[0] + 0.05, s.summary()
     assert s.epochs_saved >= 1, s.summary()
+
+
+def test_an_inserted_layer_does_not_misalign_the_later_ones(digits, parent):
+    """A morphism that inserts a block: the layers after it still find their parent layers
+    (by alignment, not by their shifted positional names)."""
+    deeper = spaces.GranularArch([B([L("conv", 6, 3, 1)]), B([L("conv", 6, 3, 1)]), B([L("conv", 8, 3, 2)])],
+                                 "avg", 0, [spaces.DenseLayer(16)])
+    child = spaces.build(deeper, digits.input_shape, digits.num_classes, seed=0)
+    rep = inherit.inherit_weights(child, parent)
+    convs = [l for l in child.layers if type(l).__name__ == "Conv2D"]
+    k_par = parent.get_layer("b1_l0_conv").get_weights()[0]          # the parent's stride-2 conv
+    assert np.array_equal(convs[-1].get_weights()[0], k_par)          # now the child's third block
+    assert rep.fraction > 0.6, rep.summary()

@@ -173,6 +173,7 @@ BAD = [
     ("04", {"TARGETS": {"S": "nope"}}, "TARGETS = {'S': 'nope'}: ['S']"),
     ("04", {"TARGETS": {"S": "stm32f412"}, "LATENCY_MS": {"S": 40.0}}, "TARGETS = {'S': 'stm32f412'}: boards ['stm32f412']"),
     ("04", {"TARGETS": {"X": "stm32f746zg"}}, "LATENCY_MS = {"),
+    ("04", {"RETRAIN_SEEDS": []}, "RETRAIN_SEEDS = []"),
     ("04", {"TARGETS": []}, "TARGETS = []"),
     ("04", {"EPOCHS_SEARCH": 0}, "EPOCHS_SEARCH = 0"),
     ("04", {"N_TRAIN": -5}, "N_TRAIN = -5"),

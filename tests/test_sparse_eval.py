@@ -83,3 +83,22 @@ def test_bo_morphisms_name_their_trained_parent(tmp_path):
     order = dict(zip(c.trial_id, c.order))
     for t, p in zip(kids.trial_id, kids.parent):                 # a parent finished before its child
         assert order[p] < order[t]
+
+
+def test_bo_pool_of_morphisms_only(tmp_path):
+    """pool_morphisms=1.0 (SpArSe: every proposal morphs a trained candidate): each BO pick has
+    a parent; the share is validated and stored with the search only when not the default."""
+    import json
+    sp = SP.SparseSpace()
+    res = lambda c: SP.candidate_resources(c, (28, 28, 1), 10, exact=False)
+    kw = dict(bounds={"error": 0.05, "model_size": 2867, "working_memory": 2048}, budget=10,
+              num_initial_points=4, pool_size=32, seed=3, progress=False)
+    out = search.bayesian_optimization(sp, _Recorder(), res, directory=tmp_path / "m", pool_morphisms=1.0, **kw)
+    bo = out.completed[out.completed.origin == "bo"]
+    assert len(bo) == 6 and (bo.parent != "").all()
+    cfg = json.loads((tmp_path / "m" / "search_config.json").read_text())["algo_kwargs"]
+    assert cfg["pool_morphisms"] == 1.0
+    search.bayesian_optimization(sp, _Recorder(), res, directory=tmp_path / "d", **{**kw, "budget": 5})
+    assert "pool_morphisms" not in json.loads((tmp_path / "d" / "search_config.json").read_text())["algo_kwargs"]
+    with pytest.raises(ValueError, match="pool_morphisms"):
+        search.bayesian_optimization(sp, _Recorder(), res, directory=tmp_path / "x", pool_morphisms=1.5, **kw)

@@ -78,8 +78,36 @@ _MAX_GAP = 255
 _MAX_COUNT = 65535
 
 
+class _Stored:
+    """What both formats report: dense size, zeros, one-line summary, a JSON-able dict."""
+
+    fmt: ClassVar[str] = ""
+    label: ClassVar[str] = ""
+
+    @property
+    def dense_bytes(self) -> int:
+        return self.rows * self.cols
+
+    @property
+    def sparsity(self) -> float:
+        return 1.0 - self.nnz / max(self.rows * self.cols, 1)
+
+    def summary(self) -> str:
+        return (f"{self.rows}x{self.cols} weights, {self.nnz:,} non-zero "
+                f"({self.sparsity:.1%} zeros): {self.nbytes:,} B {self.label} vs "
+                f"{self.dense_bytes:,} B dense")
+
+    def __str__(self) -> str:
+        return self.summary()
+
+    def to_dict(self) -> dict:
+        return {"format": self.fmt, "rows": self.rows, "cols": self.cols, "nnz": self.nnz,
+                "entries": int(self.val.size), "sparse_bytes": self.nbytes,
+                "dense_bytes": self.dense_bytes, "sparsity": self.sparsity}
+
+
 @dataclass
-class SparseWeights:
+class SparseWeights(_Stored):
     """One layer's weights in the row-compressed format (see the module docstring).
 
     ``cnt`` (uint16, one per row), ``val`` (int8) and ``gap`` (uint8) streams; ``rows`` x
@@ -94,33 +122,12 @@ class SparseWeights:
     gap: np.ndarray
     nnz: int
     fmt: ClassVar[str] = "gap"
+    label: ClassVar[str] = "row-compressed"
 
     @property
     def nbytes(self) -> int:
         """Bytes stored: ``2 * rows + 2 * entries``."""
         return 2 * self.rows + 2 * int(self.val.size)
-
-    @property
-    def dense_bytes(self) -> int:
-        return self.rows * self.cols
-
-    @property
-    def sparsity(self) -> float:
-        return 1.0 - self.nnz / max(self.rows * self.cols, 1)
-
-    def summary(self) -> str:
-        return (f"{self.rows}x{self.cols} weights, {self.nnz:,} non-zero "
-                f"({self.sparsity:.1%} zeros): {self.nbytes:,} B row-compressed vs "
-                f"{self.dense_bytes:,} B dense")
-
-    def __str__(self) -> str:
-        return self.summary()
-
-    def to_dict(self) -> dict:
-        return {"format": self.fmt, "rows": self.rows, "cols": self.cols, "nnz": self.nnz,
-                "entries": int(self.val.size),
-                "sparse_bytes": self.nbytes, "dense_bytes": self.dense_bytes,
-                "sparsity": self.sparsity}
 
 
 def _check_matrix(matrix) -> np.ndarray:
@@ -198,7 +205,7 @@ def decode(sw) -> np.ndarray:
 
 
 @dataclass
-class BitmaskWeights:
+class BitmaskWeights(_Stored):
     """One layer's weights in the bitmask format (see the module docstring).
 
     ``mask`` (uint8, shape (rows, row_bytes), LSB first, padding bits zero) and ``val`` (int8,
@@ -210,6 +217,7 @@ class BitmaskWeights:
     mask: np.ndarray
     val: np.ndarray
     fmt: ClassVar[str] = "bitmask"
+    label: ClassVar[str] = "bitmask"
 
     @property
     def nnz(self) -> int:
@@ -223,27 +231,6 @@ class BitmaskWeights:
     def nbytes(self) -> int:
         """Bytes stored: ``rows * ceil(cols / 8) + nnz``."""
         return self.rows * self.row_bytes + self.nnz
-
-    @property
-    def dense_bytes(self) -> int:
-        return self.rows * self.cols
-
-    @property
-    def sparsity(self) -> float:
-        return 1.0 - self.nnz / max(self.rows * self.cols, 1)
-
-    def summary(self) -> str:
-        return (f"{self.rows}x{self.cols} weights, {self.nnz:,} non-zero "
-                f"({self.sparsity:.1%} zeros): {self.nbytes:,} B bitmask vs "
-                f"{self.dense_bytes:,} B dense")
-
-    def __str__(self) -> str:
-        return self.summary()
-
-    def to_dict(self) -> dict:
-        return {"format": self.fmt, "rows": self.rows, "cols": self.cols, "nnz": self.nnz,
-                "entries": self.nnz, "sparse_bytes": self.nbytes,
-                "dense_bytes": self.dense_bytes, "sparsity": self.sparsity}
 
 
 def encode_bitmask(matrix) -> BitmaskWeights:

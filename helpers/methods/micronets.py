@@ -40,7 +40,7 @@ from helpers.methods.micronets_space import (RESOURCES, DNASSpace, dscnn_space, 
                                              expected_resources, one_hot, random_choices,
                                              resource_targets, to_arch)
 
-__all__ = ["DNASSpace", "dscnn_space", "to_arch", "random_choices", "one_hot", "binding_limit",
+__all__ = ["DNASSpace", "dscnn_space", "to_arch", "random_choices", "one_hot", "binding_limit", "seed_accuracies",
            "expected_resources", "exact_resources", "RESOURCES", "DNASSupernet", "DNASResult",
            "search", "warmup", "discretize", "resource_targets", "emulate_latency", "retrain_and_deploy"]
 
@@ -476,3 +476,18 @@ def binding_limit(measured: dict, latency_ms: float | None = None) -> tuple[str,
         use["latency"] = measured["latency_ms"] / float(latency_ms)
     name = max(use, key=use.get)
     return name, float(100 * use[name])
+
+
+def seed_accuracies(arch, data, *, epochs: int, seeds, lr: float = 3e-3, n_representative: int = 256,
+                    progress: bool = False) -> list[float]:
+    """int8 test accuracy in TFLite-Micro of ``arch`` retrained from scratch once per seed
+    (the recipe of :func:`retrain_and_deploy`, without its emulation): the sample behind an
+    accuracy interval over seeds. Taught in 04-micronets-dnas."""
+    seeds = [int(s) for s in seeds]          # none: an empty list (nothing to retrain)
+    out = []
+    for s in seeds:
+        model = S.build(arch, data.input_shape, data.num_classes, seed=s)
+        train.fit(model, data, epochs, lr=lr, seed=s, progress=progress)
+        tfl = deploy.to_tflite_int8(model, data.x_train[:n_representative])
+        out.append(float(np.mean(np.argmax(deploy.tflm_predict(tfl, data.x_test), axis=1) == data.y_test)))
+    return out

@@ -13,9 +13,11 @@ trial (the BO oracle records which trained candidate a pool morphism came from; 
 evolution records the mutated parent) and the search's store; every trained candidate's
 weights are kept there (``weights/<trial id>.npz``, :func:`helpers.inherit.save_weights`),
 and a child whose parent is stored starts from it (:func:`helpers.inherit.inherit_weights`).
-When at least ``min_inherited`` of its values came from the parent it trains
-``epochs_inherited`` epochs instead of ``epochs``: that is the saving, recorded per trial
-(``inherited_fraction``, ``inherited_from``, ``epochs_run``). Random candidates, and children
+When at least ``min_inherited`` of its weight tensors took the parent's values (a grown child
+inherits every layer it shares with its parent but a small share of its values, so the share
+of tensors is the criterion) it trains ``epochs_inherited`` epochs instead of ``epochs``: that
+is the saving, recorded per trial (``inherited_tensors``, ``inherited_fraction`` of the
+values, ``inherited_from``, ``epochs_run``). Random candidates, and children
 whose parent is not stored (a resumed store made without inheritance), train from scratch.
 
 May import: :mod:`helpers.data`, :mod:`helpers.prune`, :mod:`helpers.resources`,
@@ -52,18 +54,19 @@ def train_candidate(cand: SparseCandidate, data, *, epochs: int = 1, batch_size:
     structured pruning), ``train_seconds``, ``epochs_run``.  With
     ``parent_weights`` (:func:`helpers.inherit.load_weights`) the model starts
     from them where shapes allow, and trains ``epochs_inherited`` epochs when at
-    least ``min_inherited`` of its values were inherited (``info``:
-    ``inherited_fraction``). Taught in 03-sparse-pruning.
+    least ``min_inherited`` of its weight tensors took the parent's values (``info``:
+    ``inherited_tensors``, and ``inherited_fraction`` of its values). Taught in 03-sparse-pruning.
     """
     import tensorflow as tf
 
     tf.get_logger().setLevel("ERROR")  # one new model per trial: retracing notices are expected
     model = S.build(cand.arch, data.input_shape, data.num_classes, seed=seed)
-    info = {"pruning": "none (sparsity 0)", "inherited_fraction": 0.0}
+    info = {"pruning": "none (sparsity 0)", "inherited_fraction": 0.0, "inherited_tensors": 0.0}
     if parent_weights is not None:
         rep = I.inherit_weights(model, parent_weights)
         info["inherited_fraction"] = float(rep.fraction)
-        if epochs_inherited is not None and rep.fraction >= min_inherited:
+        info["inherited_tensors"] = float(rep.tensor_fraction)
+        if epochs_inherited is not None and rep.tensor_fraction >= min_inherited:
             epochs = int(epochs_inherited)
     cbs = []
     cb = None

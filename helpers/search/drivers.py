@@ -269,19 +269,23 @@ def bayesian_optimization(space, evaluate, resources=None, *, bounds, objectives
                           num_initial_points=10, beta=2.6, alpha=1e-4, acquisition="pool",
                           pool_size=256, seed=0, directory, workers=1, progress=True,
                           overwrite=False, cap=DEFAULT_CAP, arch_from_json=None,
-                          max_rejections=10000, lag=None, stop_when=None) -> SearchResult:
+                          max_rejections=10000, lag=None, stop_when=None,
+                          pool_morphisms=0.5) -> SearchResult:
     """SpArSe multi-objective Bayesian optimisation on the shared trial store.
 
     See :class:`BayesianOracle` for the algorithm and :func:`run_search` for
     the arguments (resume, workers, rejection of over-bound candidates).
     ``lag`` (default: ``workers`` for a new search, the stored value when
     resuming) makes a multi-worker search independent of the workers' timing.
+    ``pool_morphisms``: the share of the acquisition pool that are morphisms of the best
+    trials (the rest random); stored with the search only when it is not the default 0.5.
     Taught in 03-sparse-pruning.
     """
+    extra = {} if float(pool_morphisms) == 0.5 else {"pool_morphisms": float(pool_morphisms)}
     return run_search("bayesian_optimization", space, evaluate, resources, bounds=bounds,
                       objectives=objectives, budget=budget, seed=seed, directory=directory,
                       workers=workers, progress=progress, overwrite=overwrite, cap=cap,
                       arch_from_json=arch_from_json, num_initial_points=num_initial_points,
                       beta=beta, alpha=alpha, acquisition=acquisition, pool_size=pool_size,
-                      max_rejections=max_rejections, lag=lag, stop_when=stop_when)
+                      max_rejections=max_rejections, lag=lag, stop_when=stop_when, **extra)
 

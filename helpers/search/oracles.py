@@ -467,8 +467,9 @@ class BayesianOracle(ArchOracle):
       (``trial.score``) and fits its Gaussian process (Matérn 5/2,
       normalised y) on its [0, 1] embedding of the hyperparameters.
     * ``acquisition="pool"`` (default): keras-tuner's UCB ``μ − β σ`` is
-      minimised over a pool of ``pool_size`` candidates - half random,
-      half 1-2 morphisms of the best completed candidates under this λ -
+      minimised over a pool of ``pool_size`` candidates - a share
+      ``pool_morphisms`` (default half) 1-2 morphisms of the best completed
+      candidates under this λ, the rest random (SpArSe morphs only: 1.0) -
       that are new and pass the pre-training resource bounds, so no
       proposal is wasted on a rejected candidate.  A pick that is a morphism
       names its elite as the trial's ``parent`` (network morphism: an
@@ -491,7 +492,7 @@ class BayesianOracle(ArchOracle):
     algorithm = "bayesian_optimization"
 
     def __init__(self, space=None, *, num_initial_points=10, beta=2.6, alpha=1e-4,
-                 acquisition="pool", pool_size=256, lag=None, **kw):
+                 acquisition="pool", pool_size=256, lag=None, pool_morphisms=0.5, **kw):
         super().__init__(space, **kw)
         self.lag = self._check_lag(lag)
         if acquisition not in ("pool", "lbfgs"):
@@ -509,6 +510,9 @@ class BayesianOracle(ArchOracle):
         self.alpha = float(alpha)
         self.acquisition = acquisition
         self.pool_size = int(pool_size)
+        if not 0.0 <= float(pool_morphisms) <= 1.0:
+            raise ValueError(f"pool_morphisms must be in [0, 1]; got {pool_morphisms!r}")
+        self.pool_morphisms = float(pool_morphisms)
         self.lambda_history: list[dict] = []
         self._hps = None
 
@@ -603,7 +607,7 @@ class BayesianOracle(ArchOracle):
         scored.sort(key=lambda z: z[0])
         elite = [(a, t.trial_id) for _, t, a in scored[:5]]
         pool, keys, parents = [], set(), []
-        n_local = self.pool_size // 2
+        n_local = int(self.pool_size * self.pool_morphisms)
         for i in range(self.pool_size * 4):
             if len(pool) >= self.pool_size:
                 break

@@ -17,7 +17,7 @@ notebook reproduces that search on MNIST under μNAS's MNIST bounds, next to a r
 baseline with the same budget, then deploys the best feasible network to int8 and runs it in
 the real TensorFlow-Lite-Micro interpreter to check the bounds by measurement.
 
-*Runs in about 5 minutes on a 2-core machine* (5.2 min measured in a whole `make run`: two searches of 60 trials with 2 worker processes, 4 min; screening and final training 1.1 min).
+*Runs in about 8 minutes on a 2-core machine* (5.2 min measured in a whole `make run` before the dense-vs-pruned part: two searches of 60 trials with 2 worker processes, 4 min; screening and final training 1.1 min; the committed outputs took 18 minutes on a machine shared with two other notebooks' runs).
 """),
 ("md", """
 **Goals**
@@ -319,14 +319,15 @@ ae_vs_random = {}
 if rs is not None:
     hv_scale = np.array(list(BOUNDS.values()), float)           # objectives / bounds, reference = bounds
     hv_of = lambda p: search.hypervolume(p, np.ones(len(BOUNDS)))
-    pts = {k: r.completed[list(BOUNDS)].to_numpy(float) / hv_scale for k, r in (("ae", ae), ("rs", rs))}
+    by_id = {k: r.completed.sort_values("trial_id") for k, r in (("ae", ae), ("rs", rs))}   # not completion order:
+    pts = {k: c[list(BOUNDS)].to_numpy(float) / hv_scale for k, c in by_id.items()}       # that varies with timing
     assert np.isclose(hv_of(pts["ae"]), hv_ae) and np.isclose(hv_of(pts["rs"]), hv_rs)
     hv_ci = stats.bootstrap_ci((pts["ae"], pts["rs"]), stat=lambda a, b: hv_of(a) - hv_of(b), n=1000, seed=SEED)
     ae_vs_random["hypervolume_gain"] = stats.verdict(hv_ci, claim="aging evolution covers more hypervolume than random search")
     def best_feasible_error(rows):                               # rows: (error, feasible); none feasible -> the bound
         ok = rows[:, 1] > 0
         return rows[ok, 0].min() if ok.any() else SEARCH_ERROR_BOUND
-    rows = {k: r.completed[["error", "feasible"]].to_numpy(float) for k, r in (("ae", ae), ("rs", rs))}
+    rows = {k: c[["error", "feasible"]].to_numpy(float) for k, c in by_id.items()}
     err_ci = stats.diff_ci(rows["ae"], rows["rs"], stat=best_feasible_error, n=1000, seed=SEED)
     ae_vs_random["best_feasible_error_diff"] = stats.verdict(
         err_ci, claim="aging evolution's best feasible proxy error is lower than random search's", direction="less")

@@ -19,7 +19,7 @@ search on MNIST with keras-tuner's Bayesian-optimisation oracle on the series' s
 store, deploys the best model to int8 in TensorFlow Lite Micro, and puts it beside μNAS's aging
 evolution (notebook 02) on the same bounds and budget.
 
-*Runs in about 18 minutes on a shared 2-core machine.* (Measured: 17.7 minutes for the committed outputs, while the test suite ran beside it; 5.0 minutes in a whole `make run` before SpVD, the sparsity curve, the sparse engine and the morphism Part were added.)
+*Runs in about 13 minutes on a shared 2-core machine.* (Measured: 12.6 minutes for the committed outputs, while notebook 02 was published beside it; 5.0 minutes in a whole `make run` before SpVD, the sparsity curve, the sparse engine and the morphism Part were added.)
 """),
 ("md", """
 **Goals**
@@ -56,6 +56,7 @@ EPOCHS_INHERITED = 1         # training epochs of a child that inherited (from s
 N_TRAIN = 16000              # training images per trial (stratified subset; 0 means all)
 N_VAL = 3000                 # validation images for f1 (0 means all)
 POOL_SIZE = 128              # candidates scored by the acquisition per proposal
+POOL_MORPHISMS = 1.0         # share of that pool morphing a trained candidate (SpArSe: all; the rest random)
 MAX_BLOCKS = 3
 MAX_FILTERS = 16
 FINAL_EPOCHS = 4             # training of the deployed model (whole training split)
@@ -90,6 +91,7 @@ P.check(globals(), {
     "N_TRAIN": P.Int(min=0),
     "N_VAL": P.Int(min=0),
     "POOL_SIZE": P.Int(min=1),
+    "POOL_MORPHISMS": P.Float(min=0, max=1),
     "MAX_BLOCKS": P.Int(min=1),
     "MAX_FILTERS": P.Int(min=1),
     "FINAL_EPOCHS": P.Int(min=1),
@@ -220,8 +222,9 @@ trained candidate is a trial folder written when it finishes; rerunning this cel
 `WORKERS > 1` evaluates in parallel processes, and the proposal of trial k then sees exactly the
 trials 0 .. k−`WORKERS`, so the same seed gives the same search whatever the timing). Per proposal it draws λ, fills a keras-tuner
 `BayesianOptimizationOracle` with the finished trials scored under λ, fits its Gaussian process
-and takes the candidate with the best upper confidence bound from a pool of random candidates
-and morphisms of the current best - keeping only those that pass the pre-training screen
+and takes the candidate with the best upper confidence bound from a pool of morphisms of the
+best finished candidates under this λ (a share `POOL_MORPHISMS` of the pool, SpArSe's way of
+making new configurations; the rest random) - keeping only those that pass the pre-training screen
 (working memory and, for unstructured pruning, model size are known before training), so no
 training is spent on a candidate that cannot fit. Each candidate trains `EPOCHS_PER_TRIAL`
 epochs on `N_TRAIN` images with its pruning schedule; structured pruning writes the surviving
@@ -231,7 +234,8 @@ widths back into the architecture before f3 is measured.
 oracle names that candidate as the trial's parent; the evaluator (`helpers.methods.sparse_eval`)
 keeps every trained candidate's weights in the trial store and starts the child from its
 parent's (`helpers.inherit`: whole tensors where the shape is the parent's, the overlapping
-channels otherwise). A child that inherited at least half of its values trains
+channels otherwise; layers are matched by aligning the two networks, so an inserted layer does
+not shift the rest). A child at least half of whose weight tensors took its parent's values trains
 `EPOCHS_INHERITED` epochs instead of `EPOCHS_PER_TRIAL`: SpArSe's saving, counted below.
 """),
 ("code", """
@@ -241,7 +245,8 @@ screen = functools.partial(SP.candidate_resources, input_shape=INPUT, num_classe
 store = helpers.run.run_dir() / "03-sparse-pruning"
 t0, c0 = time.time(), helpers.run.cpu_seconds()
 bo = search.bayesian_optimization(space, evaluate_bo, screen, bounds=BOUNDS, budget=TRIALS,
-                                  num_initial_points=INITIAL_POINTS, pool_size=POOL_SIZE, seed=SEED,
+                                  num_initial_points=INITIAL_POINTS, pool_size=POOL_SIZE,
+                                  pool_morphisms=POOL_MORPHISMS, seed=SEED,
                                   directory=store / "bo", workers=WORKERS)
 bo_wall, bo_cpu = time.time() - t0, helpers.run.cpu_seconds() - c0
 print(bo)
@@ -252,12 +257,14 @@ bo.completed[cols]
 # network morphism inside the search: who inherited, how much, and the training epochs it saved
 ex = bo.completed.extra
 morph_df = pd.DataFrame({"trial_id": bo.completed.trial_id, "origin": bo.completed.origin,
-                         "parent": bo.completed.parent, "inherited": ex.map(lambda e: e.get("inherited_fraction", 0.0)),
+                         "parent": bo.completed.parent, "tensors inherited": ex.map(lambda e: e.get("inherited_tensors", 0.0)),
+                         "values inherited": ex.map(lambda e: e.get("inherited_fraction", 0.0)),
                          "epochs": ex.map(lambda e: e.get("epochs_run")), "error": bo.completed.error})
 inh = morph_df.epochs < EPOCHS_PER_TRIAL                       # children that trained the shorter schedule
 bo_epochs, bo_epochs_scratch = int(morph_df.epochs.sum()), EPOCHS_PER_TRIAL * len(morph_df)
 print(f"{int(inh.sum())} of {len(morph_df)} BO candidates started from their parent's weights "
-      f"(mean {morph_df.inherited[inh].mean() if inh.any() else 0:.0%} of their values inherited) and trained "
+      f"(mean {morph_df['tensors inherited'][inh].mean() if inh.any() else 0:.0%} of their weight tensors, "
+      f"{morph_df['values inherited'][inh].mean() if inh.any() else 0:.0%} of their values) and trained "
       f"{EPOCHS_INHERITED} epoch(s): {bo_epochs} epochs in all instead of {bo_epochs_scratch} from scratch "
       f"({100 * (1 - bo_epochs / bo_epochs_scratch):.0f} % saved)")
 if inh.sum() >= 2 and (~inh).sum() >= 2:                       # descriptive: the two groups differ in architecture too
@@ -297,11 +304,15 @@ gp = kt.oracles.BayesianOptimizationOracle(objective=kt.Objective("score", "min"
 embed = lambda c: oracles.gp_embedding(space.hyperparameters(), space.to_values(c))  # the GP's [0, 1] inputs
 gp.gpr.fit(np.array([embed(space.from_json(a)) for a in done.arch]), y)
 fits = lambda c: all(screen(c).get(k, 0) <= BOUNDS[k] for k in ("model_size", "working_memory"))
-pool = [c for c in (space.random(rng) for _ in range(POOL_SIZE)) if fits(c)]
+elite = [space.from_json(a) for a in done.arch.to_numpy()[np.argsort(y)[:5]]]   # best finished under λ
+n_morph = int(POOL_SIZE * POOL_MORPHISMS)
+cands = [space.mutate(elite[i % len(elite)], rng) for i in range(n_morph)] + [space.random(rng) for _ in range(POOL_SIZE - n_morph)]
+pool = [c for c in cands if fits(c)]
 mu, sd = gp.gpr.predict(np.array([embed(c) for c in pool]), return_std=True)
 ucb = mu - gp.beta * sd
 pick = pool[int(np.argmin(ucb))]
-print(f"λ = {np.round(lam, 2)}; {len(pool)} of {POOL_SIZE} random candidates pass the screen")
+print(f"λ = {np.round(lam, 2)}; {len(pool)} of {POOL_SIZE} candidates ({n_morph} morphisms of the best, "
+      f"{POOL_SIZE - n_morph} random) pass the screen")
 print(f"next: {pick.describe()}  (predicted score {mu[np.argmin(ucb)]:.3f} ± {sd[np.argmin(ucb)]:.3f})")
 """),
 ("md", """
@@ -354,7 +365,8 @@ side = pd.DataFrame({
 hv_names = [n for n in BOUNDS if BOUNDS[n] is not None]          # the bounded objectives, as in bo.hypervolume
 hv_scale = np.array([BOUNDS[n] for n in hv_names], float)
 hv_of = lambda p: search.hypervolume(p, np.ones(len(hv_names)))
-pts = {k: r.completed[hv_names].to_numpy(float) / hv_scale for k, r in (("bo", bo), ("ae", ae))}
+by_id = {k: r.completed.sort_values("trial_id") for k, r in (("bo", bo), ("ae", ae))}   # not completion order,
+pts = {k: c[hv_names].to_numpy(float) / hv_scale for k, c in by_id.items()}          # which varies with WORKERS
 assert np.isclose(hv_of(pts["bo"]), bo.hypervolume) and np.isclose(hv_of(pts["ae"]), ae.hypervolume)
 bo_vs_aging = {"hypervolume_gain": stats.verdict(
     stats.bootstrap_ci((pts["bo"], pts["ae"]), stat=lambda a, b: hv_of(a) - hv_of(b), n=1000, seed=SEED),
@@ -362,7 +374,7 @@ bo_vs_aging = {"hypervolume_gain": stats.verdict(
 def best_feasible_error(rows):                                   # rows: (error, feasible); none feasible -> MAX_ERROR
     ok = rows[:, 1] > 0
     return rows[ok, 0].min() if ok.any() else MAX_ERROR
-rows = {k: r.completed[["error", "feasible"]].to_numpy(float) for k, r in (("bo", bo), ("ae", ae))}
+rows = {k: c[["error", "feasible"]].to_numpy(float) for k, c in by_id.items()}
 bo_vs_aging["best_feasible_error_diff"] = stats.verdict(
     stats.diff_ci(rows["bo"], rows["ae"], stat=best_feasible_error, n=1000, seed=SEED),
     claim="SpArSe BO's best feasible val error is lower than aging evolution's", direction="less")
@@ -470,10 +482,16 @@ curve.table()
 ## Part 9 · The sparse weights on the microcontroller
 
 TFLite-Micro stores every weight, zero or not, so the `.tflite` above is as large as the dense
-one. Our engine (`helpers.engine.sparse`) stores a layer's weights **row-compressed** when that is
-smaller - per output channel a count, then per non-zero weight its int8 value and an 8-bit gap to
-the previous one, `2 · rows + 2 · non-zeros` bytes against `rows · cols` dense - and its C kernels
-skip the zeros. The deployed model is built for `ENGINE_TARGET` twice, weights dense and sparse,
+one. Our engine (`helpers.engine.sparse`) stores each layer's weights in the smallest of three
+formats, and its C kernels skip the zeros:
+
+* dense, `rows · cols` bytes;
+* **bitmask**: per output channel a mask of one bit per weight (1 = stored), then the non-zero
+  int8 values, `rows · ⌈cols / 8⌉ + non-zeros` bytes, which pays from 1/8 zeros on (about 37 %
+  smaller at 50 %);
+* **row-compressed**: per output channel a count, then per non-zero weight its value and an 8-bit
+  gap to the previous one, `2 · rows + 2 · non-zeros` bytes, which pays only beyond about 50 %
+  zeros. The deployed model is built for `ENGINE_TARGET` twice, weights dense and sparse,
 and both builds run in the Cortex-M emulator: flash measured from the linked image, cycles
 estimated, and every output compared with TFLite-Micro running the dense model (`np.array_equal`).
 """),
