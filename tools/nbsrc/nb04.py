@@ -35,7 +35,7 @@ per backbone would add ~9 CPU-minutes to a 3-minute notebook), so its r² interv
 The `full` preset uses the boards' real budgets (no scaling; TFLM overhead reserved as published)
 and 30 models per backbone.
 
-*Runs in about 12 minutes on a shared 2-core machine (11.6 min measured for the committed outputs while the test suite ran beside it; 2.8 min before the 4-bit and latency-residual parts were added).*
+*Runs in about 8 minutes on a shared 2-core machine (7.5 min measured for the committed outputs while notebook 07 ran beside it; 2.8 min before the 4-bit, latency-residual and seed parts were added).*
 """),
 ("md", """
 **Goals**
