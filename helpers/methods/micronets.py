@@ -426,6 +426,15 @@ def _int8_random(arch, shape, nc, seed):
 
 # ====================================================================== retrain + deploy
 
+def _train_int8(arch, data, epochs, *, lr, seed, n_representative, max_seconds=None, progress=False):
+    """Train ``arch`` from scratch, convert to int8: (training record, .tflite, TFLM test accuracy)."""
+    model = S.build(arch, data.input_shape, data.num_classes, seed=seed)
+    tr = train.fit(model, data, epochs, lr=lr, seed=seed, max_seconds=max_seconds, progress=progress)
+    tfl = deploy.to_tflite_int8(model, data.x_train[:n_representative])
+    acc8 = float(np.mean(np.argmax(deploy.tflm_predict(tfl, data.x_test), axis=1) == data.y_test))
+    return tr, tfl, acc8
+
+
 def retrain_and_deploy(arch, data, target, *, epochs: int = 10, lr: float = 3e-3, seed: int = 0,
                        n_representative: int = 256, max_seconds: float | None = None,
                        progress: bool = True) -> dict:
@@ -442,12 +451,9 @@ def retrain_and_deploy(arch, data, target, *, epochs: int = 10, lr: float = 3e-3
     size within them); plus ``train_seconds``. Taught in 04-micronets-dnas."""
     t = target if isinstance(target, T.Target) else T.get(target, reserve="tflm")
     t0 = time.time()
-    model = S.build(arch, data.input_shape, data.num_classes, seed=seed)
-    tr = train.fit(model, data, epochs, lr=lr, seed=seed, max_seconds=max_seconds, progress=progress)
-    tfl = deploy.to_tflite_int8(model, data.x_train[:n_representative])
+    tr, tfl, acc8 = _train_int8(arch, data, epochs, lr=lr, seed=seed, n_representative=n_representative,
+                                max_seconds=max_seconds, progress=progress)
     arena = deploy.measure_arena(tfl)
-    pred = deploy.tflm_predict(tfl, data.x_test)
-    acc8 = float(np.mean(np.argmax(pred, axis=1) == data.y_test))
     prof = resources.profile(tfl, table=False)
     emu = emulate_latency(tfl, t.name, seed=seed)
     out = {"arch": arch.to_json(), "target": t.name, "val_accuracy_float": tr.val_accuracy[-1],
@@ -483,11 +489,5 @@ def seed_accuracies(arch, data, *, epochs: int, seeds, lr: float = 3e-3, n_repre
     """int8 test accuracy in TFLite-Micro of ``arch`` retrained from scratch once per seed
     (the recipe of :func:`retrain_and_deploy`, without its emulation): the sample behind an
     accuracy interval over seeds. Taught in 04-micronets-dnas."""
-    seeds = [int(s) for s in seeds]          # none: an empty list (nothing to retrain)
-    out = []
-    for s in seeds:
-        model = S.build(arch, data.input_shape, data.num_classes, seed=s)
-        train.fit(model, data, epochs, lr=lr, seed=s, progress=progress)
-        tfl = deploy.to_tflite_int8(model, data.x_train[:n_representative])
-        out.append(float(np.mean(np.argmax(deploy.tflm_predict(tfl, data.x_test), axis=1) == data.y_test)))
-    return out
+    return [_train_int8(arch, data, epochs, lr=lr, seed=int(s), n_representative=n_representative,
+                        progress=progress)[2] for s in seeds]   # no seeds: an empty list

@@ -34,39 +34,38 @@ static void tn_sparse_rows(const int8_t *x, const tn_sparse_t *sw, const int32_t
   }
 }
 
+/* the im2col column of output pixel (oy, ox) (padding = input zero point), or the input
+ * pixel itself for 1x1 convolutions without padding */
+static const int8_t *tn_sparse_col(const tn_conv_t *p, const int8_t *in, int32_t oy,
+                                   int32_t ox, int8_t *col) {
+  const int32_t ih = p->ih, iw = p->iw, ic = p->ic, kh = p->kh, kw = p->kw;
+  const int32_t iy0 = oy * p->sh - p->pt, ix0 = ox * p->sw - p->pl;
+  if (kh == 1 && kw == 1 && p->pt == 0 && p->pl == 0) return in + (iy0 * iw + ix0) * ic;
+  const int8_t pad_value = (int8_t)(-p->in_offset);
+  int8_t *c = col;
+  for (int32_t ky = 0; ky < kh; ky++) {
+    const int32_t iy = iy0 + ky * p->dh;
+    for (int32_t kx = 0; kx < kw; kx++) {
+      const int32_t ix = ix0 + kx * p->dw;
+      if (iy < 0 || iy >= ih || ix < 0 || ix >= iw) {
+        for (int32_t i = 0; i < ic; i++) *c++ = pad_value;
+      } else {
+        const int8_t *ip = in + (iy * iw + ix) * ic;
+        for (int32_t i = 0; i < ic; i++) *c++ = ip[i];
+      }
+    }
+  }
+  return col;
+}
+
 void tn_conv2d_sparse_s8(const tn_conv_t *p, const int8_t *in, const tn_sparse_t *sw,
                          const int32_t *bias_folded, const int32_t *mult, const int32_t *shift,
                          int8_t *out, int8_t *col) {
-  const int32_t ih = p->ih, iw = p->iw, ic = p->ic, oh = p->oh, ow = p->ow, oc = p->oc;
-  const int32_t kh = p->kh, kw = p->kw;
-  const int8_t pad_value = (int8_t)(-p->in_offset);
-  const int direct = (kh == 1 && kw == 1 && p->pt == 0 && p->pl == 0);
-  for (int32_t oy = 0; oy < oh; oy++) {
-    const int32_t iy0 = oy * p->sh - p->pt;
-    for (int32_t ox = 0; ox < ow; ox++) {
-      const int32_t ix0 = ox * p->sw - p->pl;
-      const int8_t *x;
-      if (direct) {
-        x = in + (iy0 * iw + ix0) * ic;
-      } else {
-        int8_t *c = col;
-        for (int32_t ky = 0; ky < kh; ky++) {
-          const int32_t iy = iy0 + ky * p->dh;
-          for (int32_t kx = 0; kx < kw; kx++) {
-            const int32_t ix = ix0 + kx * p->dw;
-            if (iy < 0 || iy >= ih || ix < 0 || ix >= iw) {
-              for (int32_t i = 0; i < ic; i++) *c++ = pad_value;
-            } else {
-              const int8_t *ip = in + (iy * iw + ix) * ic;
-              for (int32_t i = 0; i < ic; i++) *c++ = ip[i];
-            }
-          }
-        }
-        x = col;
-      }
-      tn_sparse_rows(x, sw, bias_folded, oc, mult, shift, p->out_offset, p->act_min,
-                     p->act_max, out);
-      out += oc;
+  for (int32_t oy = 0; oy < p->oh; oy++) {
+    for (int32_t ox = 0; ox < p->ow; ox++) {
+      tn_sparse_rows(tn_sparse_col(p, in, oy, ox, col), sw, bias_folded, p->oc, mult, shift,
+                     p->out_offset, p->act_min, p->act_max, out);
+      out += p->oc;
     }
   }
 }
@@ -156,30 +155,6 @@ void tn_dwconv_inplace_sparse_s8(const tn_conv_t *p, int8_t *buf, const tn_spars
 #else
 #define TN_NO_UNROLL
 #endif
-
-/* the im2col column of output pixel (oy, ox) (padding = input zero point), or the input
- * pixel itself for 1x1 convolutions without padding */
-static const int8_t *tn_sparse_col(const tn_conv_t *p, const int8_t *in, int32_t oy,
-                                   int32_t ox, int8_t *col) {
-  const int32_t ih = p->ih, iw = p->iw, ic = p->ic, kh = p->kh, kw = p->kw;
-  const int32_t iy0 = oy * p->sh - p->pt, ix0 = ox * p->sw - p->pl;
-  if (kh == 1 && kw == 1 && p->pt == 0 && p->pl == 0) return in + (iy0 * iw + ix0) * ic;
-  const int8_t pad_value = (int8_t)(-p->in_offset);
-  int8_t *c = col;
-  for (int32_t ky = 0; ky < kh; ky++) {
-    const int32_t iy = iy0 + ky * p->dh;
-    for (int32_t kx = 0; kx < kw; kx++) {
-      const int32_t ix = ix0 + kx * p->dw;
-      if (iy < 0 || iy >= ih || ix < 0 || ix >= iw) {
-        for (int32_t i = 0; i < ic; i++) *c++ = pad_value;
-      } else {
-        const int8_t *ip = in + (iy * iw + ix) * ic;
-        for (int32_t i = 0; i < ic; i++) *c++ = ip[i];
-      }
-    }
-  }
-  return col;
-}
 
 /* out[o] for every row o: bias[o] + sum over the set bits j of row o's mask of val * x[j];
  * not inlined: convolution and fully connected share one copy (flash) */
