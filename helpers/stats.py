@@ -3,7 +3,8 @@
 :func:`bootstrap_ci` (percentile bootstrap of any statistic of one sample, or of several
 samples resampled independently), :func:`diff_ci` (difference of a statistic between two
 samples, paired or unpaired), :func:`ratio_ci` (their ratio), :func:`r2_ci` (r² of a linear
-fit), all returning an :class:`Interval`; :func:`verdict` turns an interval into a
+fit), :func:`runs_ci` (the mean over several training runs of values measured in each run: a
+two-level bootstrap, runs first), all returning an :class:`Interval`; :func:`verdict` turns an interval into a
 :class:`Verdict` that says "held", "did not hold" or "undecided at this budget" — decided only
 when the interval excludes the null value, so a verdict does not flip between two runs whose
 point estimates differ a little. Everything is seeded (``numpy.random.default_rng(seed)``)
@@ -22,7 +23,7 @@ from typing import Callable, Sequence
 
 import numpy as np
 
-__all__ = ["Interval", "Verdict", "bootstrap_ci", "diff_ci", "ratio_ci", "r2_ci", "verdict", "WORDS", "R2_MIN_PAIRS"]
+__all__ = ["Interval", "Verdict", "bootstrap_ci", "diff_ci", "ratio_ci", "r2_ci", "runs_ci", "verdict", "WORDS", "R2_MIN_PAIRS"]
 
 #: The three verdicts a claim can get.
 WORDS = ("held", "did not hold", "undecided at this budget")
@@ -232,6 +233,26 @@ def r2_ci(x, y, *, n: int = 2000, seed: int = 0, level: float = 0.95) -> Interva
                         f"no bootstrap under {R2_MIN_PAIRS} pairs", 0)
     reps = _resample_stats((xy,), _r2, int(n), seed)
     return _interval(_r2(xy), reps, len(xy), level, "bootstrap of (x, y) pairs")
+
+
+def runs_ci(runs, *, n: int = 2000, seed: int = 0, level: float = 0.95) -> Interval:
+    """Two-level bootstrap interval of the mean of values measured in several training runs.
+
+    ``runs``: one array per run (e.g. per training seed, the paired differences on the same
+    subnets). Each resample draws the runs with replacement, then the values within each drawn
+    run, and takes the mean of all drawn values. The sample size is the number of runs: a claim
+    about a training procedure varies from run to run (and from machine to machine, whose
+    kernels round differently), which values of a single run cannot show, so with one run the
+    interval is (nan, nan) and no decision is made. Taught in 05-once-for-all."""
+    groups = [np.asarray(r, dtype=float).ravel() for r in runs]
+    _check(n, level, groups if groups else [np.array([])])
+    est = float(np.mean(np.concatenate(groups)))
+    rng = np.random.default_rng(seed)
+    reps = np.empty(int(n))
+    for i in range(int(n)):
+        drawn = [groups[j] for j in rng.integers(len(groups), size=len(groups))]
+        reps[i] = np.mean(np.concatenate([g[rng.integers(len(g), size=len(g))] for g in drawn]))
+    return _interval(est, reps, len(groups), level, "two-level bootstrap: runs, then values within each run")
 
 
 def verdict(ci: Interval, *, claim: str, null: float = 0.0, direction: str = "greater") -> Verdict:

@@ -9,6 +9,13 @@ no figure other than timing ones), since "same figures" would then mean nothing.
 
     .venv/bin/python scripts/compare_runs.py runs/<run A> runs/<run B>
     .venv/bin/python scripts/compare_runs.py runs/<run A> --published   # vs runs/*-publish-NN-*
+
+With ``--verdicts`` only the claims are compared (issue 17: "the verdict of a default run must
+be the same on any 2-core machine"): every ``*_verdict`` figure recorded by both runs, printed
+with its two intervals. Figures may then differ (other CPU kernels, thread counts, timing);
+a verdict may not: exit 1 if one differs, 2 if no verdict was compared.
+
+    .venv/bin/python scripts/compare_runs.py results/20261202-default runs/<perturbed run> --verdicts
 """
 from __future__ import annotations
 
@@ -50,6 +57,53 @@ def compare(figs_a: dict, figs_b: dict) -> dict:
     return out
 
 
+def compare_verdicts(figs_a: dict, figs_b: dict) -> dict:
+    """``{notebook: [(claim, verdict_a, verdict_b, (low_a, high_a), (low_b, high_b))]}``: every
+    ``<claim>_verdict`` recorded in both runs of a notebook, with the ``_ci_low/_ci_high`` beside it."""
+    out = {}
+    for nb in sorted(set(figs_a) & set(figs_b)):
+        a, b = figs_a[nb], figs_b[nb]
+        rows = []
+        for k in sorted(set(a) & set(b)):
+            if k.endswith("_verdict"):
+                c = k[: -len("_verdict")]
+                rows.append((c, a[k], b[k], (a.get(c + "_ci_low"), a.get(c + "_ci_high")),
+                             (b.get(c + "_ci_low"), b.get(c + "_ci_high"))))
+        if rows:
+            out[nb] = rows
+    return out
+
+
+def _fmt(ci) -> str:
+    return "[" + ", ".join("?" if v is None else f"{v:+.4g}" for v in ci) + "]"
+
+
+def _main_verdicts(a, figs_a, figs_b) -> int:
+    result = compare_verdicts(figs_a, figs_b)
+    n = sum(map(len, result.values()))
+    bad = 0
+    for nb, rows in result.items():
+        print(f"== {nb}")
+        for c, va, vb, ca, cb in rows:
+            same = va == vb
+            bad += not same
+            print(f"   {'same   ' if same else 'DIFFERS'} {c}: {va} {_fmt(ca)} vs {vb} {_fmt(cb)}")
+    if not n:
+        print(f"error: compared no verdicts: {a.run_a} and {a.run_b} record no *_verdict figure of the "
+              "same notebook", file=sys.stderr)
+        return 2
+    print(f"{n - bad} of {n} verdicts the same" + (f", {bad} differ" if bad else ""))
+    if a.json:
+        import json
+
+        Path(a.json).write_text(json.dumps({
+            "run_a": str(a.run_a), "run_b": str(a.run_b), "verdicts_compared": n, "verdicts_differ": bad,
+            "notebooks": {nb: [{"claim": c, "verdict_a": va, "verdict_b": vb, "ci_a": list(ca), "ci_b": list(cb)}
+                               for c, va, vb, ca, cb in rows] for nb, rows in result.items()}},
+            indent=1, default=str) + "\n")
+    return 1 if bad else 0
+
+
 def main(argv=None, runs_dir: Path | None = None) -> int:
     """Compare and print; returns the exit status (0 same, 1 some differ, 2 nothing compared).
     ``runs_dir``: where ``--published`` looks for publish runs (default ``runs/``)."""
@@ -61,8 +115,13 @@ def main(argv=None, runs_dir: Path | None = None) -> int:
     p.add_argument("run_b", nargs="?")
     p.add_argument("--published", action="store_true", help="compare with the latest publish run of each notebook")
     p.add_argument("--json", default=None, metavar="OUT", help="also write the comparison as JSON")
+    p.add_argument("--verdicts", action="store_true", help="compare only the claims' verdicts (with intervals)")
     a = p.parse_args(argv)
     figs_a = load_figures(Path(a.run_a))
+    if a.verdicts:
+        if not a.run_b:
+            p.error("--verdicts compares two runs: give run_b")
+        return _main_verdicts(a, figs_a, load_figures(Path(a.run_b)))
     if a.published:
         figs_b, src = {}, {}
         for nb in figs_a:

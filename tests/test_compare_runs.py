@@ -44,3 +44,21 @@ def test_published_with_no_publish_runs_is_an_error(tmp_path, capsys):
     assert "same figures" not in out.out and "publish" in out.err
     _run(runs / "20240101-000000-publish-00-demo", {"00-demo": {"acc": 0.5}})
     assert compare_runs.main([str(a), "--published"], runs_dir=runs) == 0
+
+
+def test_verdicts_compare_claims_not_figures(tmp_path, capsys):
+    claim = {"gain": 0.3, "gain_ci_low": 0.1, "gain_ci_high": 0.5, "gain_verdict": "held"}
+    a = _run(tmp_path / "a", {"01-demo": claim})
+    moved = _run(tmp_path / "b", {"01-demo": {**claim, "gain": 0.35, "gain_ci_low": 0.12}})
+    flipped = _run(tmp_path / "c", {"01-demo": {**claim, "gain_ci_low": -0.1,
+                                                 "gain_verdict": "undecided at this budget"}})
+    out_json = tmp_path / "v.json"
+    # the figures moved, the verdict did not: same
+    assert compare_runs.main([str(a), str(moved), "--verdicts", "--json", str(out_json)]) == 0
+    assert "1 of 1 verdicts the same" in capsys.readouterr().out
+    assert json.loads(out_json.read_text())["verdicts_differ"] == 0
+    assert compare_runs.main([str(a), str(flipped), "--verdicts"]) == 1
+    assert "DIFFERS gain: held [+0.1, +0.5] vs undecided" in capsys.readouterr().out
+    none = _run(tmp_path / "d", {"01-demo": {"gain": 0.3}})
+    assert compare_runs.main([str(a), str(none), "--verdicts"]) == 2
+    assert "compared no verdicts" in capsys.readouterr().err

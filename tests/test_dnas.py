@@ -197,6 +197,14 @@ def test_sample_backbone_is_seeded_and_uniform_over_the_space():
     assert a == b and len(set(a)) > 1 and len(set(c)) > 1
 
 
+def test_sample_backbone_samples_the_searched_depth():
+    # the latency fit must come from the space that is searched: n_blocks reaches the DS-CNNs
+    deep = micronets_latency.sample_backbone("dscnn", 12, seed=0, n_blocks=6)
+    blocks = [len(arch.blocks) - 1 for arch, _, _ in deep]          # minus the stem
+    assert max(blocks) > 4 and all(b <= 6 for b in blocks)
+    assert all(len(arch.blocks) - 1 <= 4 for arch, _, _ in micronets_latency.sample_backbone("dscnn", 12, seed=0))
+
+
 @pytest.mark.slow
 def test_latency_study_emulates_and_resumes(tmp_path):
     samples = {"dscnn": micronets_latency.sample_backbone("dscnn", 3, seed=0, max_width=32)}

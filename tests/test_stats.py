@@ -108,3 +108,20 @@ def test_bad_arguments():
         stats.bootstrap_ci([1.0, 2.0], level=1.5)
     with pytest.raises(ValueError):
         stats.verdict(stats.bootstrap_ci([1.0, 2.0]), claim="c", direction="sideways")
+
+
+def test_runs_interval_sees_the_run_to_run_spread_that_one_run_hides():
+    rng = np.random.default_rng(1)
+    # each run has its own offset (training noise) around a true effect of 0, values within a run are tight
+    offsets = [-0.9, 0.6, 0.2, -0.4]
+    runs = [rng.normal(m, 0.3, 20) for m in offsets]
+    one = stats.verdict(stats.bootstrap_ci(runs[0], seed=0), claim="gain")
+    assert one.word == "did not hold"                       # one run alone looks decided...
+    ci = stats.runs_ci(runs, seed=0)
+    assert ci.n == 4 and ci.low < 0 < ci.high               # ...the runs say it is not
+    assert stats.verdict(ci, claim="gain").word == "undecided at this budget"
+    single = stats.runs_ci(runs[:1], seed=0)                # one run: no interval, no decision
+    assert np.isnan(single.low) and stats.verdict(single, claim="gain").word == "undecided at this budget"
+    big = stats.runs_ci([rng.normal(m, 0.3, 20) for m in (2.0, 2.4, 1.7)], seed=0)
+    assert big.low > 1 and stats.verdict(big, claim="gain").held
+    assert stats.runs_ci(runs, seed=0) == ci                # seeded

@@ -32,11 +32,11 @@ BACKBONES = {"dscnn": ((49, 10, 1), 12), "mobilenetv2": ((32, 32, 3), 10)}
 
 
 def sample_backbone(backbone: str, n: int, seed: int = 0, *, input_shape=None, num_classes=None,
-                    max_width: int = 64, block_widths=(0.2, 0.3, 0.4, 0.5),
+                    max_width: int = 64, n_blocks: int = 4, block_widths=(0.2, 0.3, 0.4, 0.5),
                     block_resolutions=(24, 28, 32)) -> list:
     """``n`` architectures drawn uniformly from one backbone's space (MicroNets' uniform
-    prior). ``"dscnn"``: :func:`dscnn_space` choices (widths 8..``max_width``, identity
-    blocks); ``"mobilenetv2"``: :class:`helpers.spaces.BlockArch` with widths from
+    prior). ``"dscnn"``: :func:`dscnn_space` choices (widths 8..``max_width``, ``n_blocks``
+    blocks, each possibly identity); ``"mobilenetv2"``: :class:`helpers.spaces.BlockArch` with widths from
     ``block_widths`` and resolutions from ``block_resolutions`` (kernels, expansions,
     depths from the default block space; the input is resolution x resolution x 3, so
     the model has no resize operator, unless ``input_shape`` is given). Returns
@@ -52,7 +52,7 @@ def sample_backbone(backbone: str, n: int, seed: int = 0, *, input_shape=None, n
     rng = np.random.default_rng(seed)
     out = []
     if backbone == "dscnn":
-        sp = dscnn_space(shp, nc, max_width=max_width, step=8)
+        sp = dscnn_space(shp, nc, max_width=max_width, step=8, n_blocks=n_blocks)
         for _ in range(n):
             out.append((to_arch(sp, random_choices(sp, rng)), shp, nc))
     else:

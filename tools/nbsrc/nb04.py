@@ -32,8 +32,13 @@ beyond about 2.7 Mops this set rewards data, not capacity), retrains each model 
 fits the latency proxy on 8 models per backbone (emulating one model
 costs ~2 s of CPU for DS-CNN, ~7 s for MobileNetV2, per target, conversion included: 30 models
 per backbone would add ~9 CPU-minutes to a 3-minute notebook), so its r² intervals are wide.
-The `full` preset uses the boards' real budgets (no scaling; TFLM overhead reserved as published)
-and 30 models per backbone.
+The `full` preset uses the boards' real budgets (`RESOURCE_SCALE = 1`, TFLM overhead reserved as
+published), a supernet of 96 channels × 6 blocks whose largest network exceeds every latency target,
+2,000 clips per class, latency targets of 90 / 60 / 100 ms inside the range of the sampled models
+(S, M, L near 3.2, 4.5 and 9.3 Mops: MicroNets' published 16.4 / 30.6 / 129 Mops would take hours per
+epoch on 2 cores) and 30 latency models per backbone sampled from the searched space; its executed
+notebook and figures are committed in `results/20261202-full-04/` (there latency binds all three
+models at 93–100 % of their targets).
 
 *Runs in about 8 minutes on a shared 2-core machine (7.5 min measured for the committed outputs while notebook 07 ran beside it; 2.8 min before the 4-bit, latency-residual and seed parts were added).*
 """),
@@ -166,7 +171,7 @@ board measurement, but it is never computed from the op count.
 ("code", """
 samples = {bb: micronets_latency.sample_backbone(bb, N_LATENCY_MODELS, seed=SEED,
                                     **({"input_shape": INPUT, "num_classes": CLASSES,
-                                        "max_width": MAX_WIDTH} if bb == "dscnn" else {}))
+                                        "max_width": MAX_WIDTH, "n_blocks": N_BLOCKS} if bb == "dscnn" else {}))
            for bb in LATENCY_BACKBONES}
 c_emu = helpers.run.cpu_seconds()
 study = micronets_latency.latency_study(samples, LATENCY_TARGETS, seed=SEED, store=store)
