@@ -235,7 +235,7 @@ def r2_ci(x, y, *, n: int = 2000, seed: int = 0, level: float = 0.95) -> Interva
     return _interval(_r2(xy), reps, len(xy), level, "bootstrap of (x, y) pairs")
 
 
-def runs_ci(runs, *, n: int = 2000, seed: int = 0, level: float = 0.95) -> Interval:
+def runs_ci(runs, *, stat=None, n: int = 2000, seed: int = 0, level: float = 0.95) -> Interval:
     """Two-level bootstrap interval of the mean of values measured in several training runs.
 
     ``runs``: one array per run (e.g. per training seed, the paired differences on the same
@@ -243,15 +243,27 @@ def runs_ci(runs, *, n: int = 2000, seed: int = 0, level: float = 0.95) -> Inter
     run, and takes the mean of all drawn values. The sample size is the number of runs: a claim
     about a training procedure varies from run to run (and from machine to machine, whose
     kernels round differently), which values of a single run cannot show, so with one run the
-    interval is (nan, nan) and no decision is made. Taught in 05-once-for-all."""
-    groups = [np.asarray(r, dtype=float).ravel() for r in runs]
-    _check(n, level, groups if groups else [np.array([])])
-    est = float(np.mean(np.concatenate(groups)))
+    interval is (nan, nan) and no decision is made.
+
+    With ``stat``, each run is a tuple of arrays (e.g. per search seed, the trials of two
+    searches) and the statistic of a run is ``stat(*arrays)`` (a hypervolume difference, a best
+    of a set): each resample draws the runs, then the rows of every array of a drawn run, and
+    averages ``stat`` over the drawn runs; the estimate is the mean of ``stat`` over the runs.
+    Taught in 05-once-for-all."""
+    if stat is None:
+        groups = [np.asarray(r, dtype=float).ravel() for r in runs]
+        _check(n, level, groups if groups else [np.array([])])
+        est = float(np.mean(np.concatenate(groups)))
+        draw = lambda g, rng: np.mean(np.concatenate([x[rng.integers(len(x), size=len(x))] for x in g]))
+    else:
+        groups = [tuple(np.asarray(a, dtype=float) for a in r) for r in runs]
+        _check(n, level, [a for r in groups for a in r] if groups else [np.array([])])
+        est = float(np.mean([stat(*r) for r in groups]))
+        draw = lambda g, rng: np.mean([stat(*(a[rng.integers(len(a), size=len(a))] for a in r)) for r in g])
     rng = np.random.default_rng(seed)
     reps = np.empty(int(n))
     for i in range(int(n)):
-        drawn = [groups[j] for j in rng.integers(len(groups), size=len(groups))]
-        reps[i] = np.mean(np.concatenate([g[rng.integers(len(g), size=len(g))] for g in drawn]))
+        reps[i] = draw([groups[j] for j in rng.integers(len(groups), size=len(groups))], rng)
     return _interval(est, reps, len(groups), level, "two-level bootstrap: runs, then values within each run")
 
 

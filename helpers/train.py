@@ -107,11 +107,14 @@ def compile_model(model, lr: float = 1e-3):
 
 
 def fit(model, data, epochs: int = 1, *, batch_size: int = 64, lr: float = 1e-3, seed: int = 0,
-        max_seconds: float | None = None, callbacks=None, progress: bool = True) -> TrainResult:
+        max_seconds: float | None = None, callbacks=None, progress: bool = True,
+        cosine: bool = False) -> TrainResult:
     """Train ``model`` on ``data`` (a Dataset) for ``epochs`` and at most ``max_seconds``.
 
     The data order is seeded; weights are whatever the model was built with (seed
-    them with :func:`helpers.seed_everything` before building). Taught in 00-overview.
+    them with :func:`helpers.seed_everything` before building). ``cosine``: the learning
+    rate falls from ``lr`` to 0 along a cosine over the ``epochs`` planned (the model must
+    not be compiled yet). Taught in 00-overview.
     """
     import keras
 
@@ -119,8 +122,11 @@ def fit(model, data, epochs: int = 1, *, batch_size: int = 64, lr: float = 1e-3,
         raise ValueError(f"epochs must be a positive int, got {epochs!r}")
     if max_seconds is not None and max_seconds <= 0:
         raise ValueError(f"max_seconds must be positive, got {max_seconds!r}")
+    if cosine and getattr(model, "compiled", False):
+        raise ValueError("cosine=True needs an uncompiled model (its optimizer carries the schedule)")
     if not getattr(model, "compiled", False):
-        compile_model(model, lr)
+        steps = epochs * -(-len(data.x_train) // batch_size)
+        compile_model(model, keras.optimizers.schedules.CosineDecay(lr, steps) if cosine else lr)
 
     t0 = time.time()
     budget_hit = {"flag": False}

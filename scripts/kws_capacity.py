@@ -4,9 +4,10 @@ Notebook 04 needs S < M < L in accuracy to be visible; this measures where capac
 accuracy on the (offline, synthetic) keyword set at a given data size, so the default latency
 targets can put S, M and L there. Each architecture (widths of the stem and of every block, as
 in ``helpers.methods.micronets.dscnn_space``; 0 = identity) is retrained from scratch once per
-seed with notebook 04's recipe (``micronets.seed_accuracies``: Adam 3e-3, int8, TFLite-Micro
-test accuracy) and printed with its exact op count. Example (about 2-4 minutes per model on 2
-cores; the logs in ``results/20261202-kws-capacity/`` came from these commands):
+seed with notebook 04's recipe (``micronets.seed_accuracies``: Adam from 3e-3 with a cosine
+decay, int8, TFLite-Micro test accuracy) and printed with its exact op count. Example (about 2-4
+minutes per model on 2 cores; the logs in ``results/20261202-kws-capacity/`` came from these
+commands, at a constant learning rate of 3e-3: the cosine decay came later):
 
     .venv/bin/python scripts/kws_capacity.py 150 15 0,1,2 '{"S":[24,24,24,16,32],"M":[40,48,48,40,64]}'
     .venv/bin/python scripts/kws_capacity.py 150 15 0,1,2 '{"L96":[64,96,96,96,96]}' 96 4

@@ -215,3 +215,72 @@ def test_latency_study_emulates_and_resumes(tmp_path):
     assert fit["r2"] > 0.9
     again = micronets_latency.latency_study(samples, ["stm32f446re"], store=tmp_path, progress=False)
     assert again.rows == st.rows   # read back from the store, nothing re-emulated
+
+
+def _result_at(space, choices, probs):
+    return dnas.DNASResult(space, {}, {}, probs, list(choices), list(choices), 0, {},
+                           dnas.exact_resources(space, choices))
+
+
+def test_meet_latency_repairs_until_the_emulated_latency_is_within_target():
+    space = dnas.dscnn_space((49, 10, 1), 12, max_width=16, step=8, n_blocks=2)
+    biggest = [max(o) for _, o in space.nodes]
+    probs = [np.full(len(o), 1 / len(o)) for _, o in space.nodes]
+    start = dnas.emulate_latency(dnas._int8_random(dnas.to_arch(space, biggest), space.input_shape, 12, 0),
+                                 "stm32f446re")["latency_ms"]
+    r = _result_at(space, biggest, probs)
+    log = dnas.meet_latency(r, "stm32f446re", 0.8 * start)
+    assert log[0]["latency_ms"] == pytest.approx(start) and len(log) >= 2
+    assert log[-1]["latency_ms"] <= 0.8 * start < log[-2]["latency_ms"]
+    assert r.choices == log[-1]["choices"] != biggest and r.repaired == len(log) - 1
+    assert r.exact == dnas.exact_resources(space, r.choices)
+    # already within target: one measurement, nothing changed
+    r2 = _result_at(space, biggest, probs)
+    assert len(dnas.meet_latency(r2, "stm32f446re", 2 * start)) == 1 and r2.choices == biggest
+    with pytest.raises(ValueError, match="none within"):
+        dnas.meet_latency(_result_at(space, biggest, probs), "stm32f446re", 1e-3)
+    with pytest.raises(ValueError, match="latency_ms"):
+        dnas.meet_latency(r2, "stm32f446re", 0)
+
+
+def test_retrain_recipe_decays_the_learning_rate_to_zero_along_a_cosine():
+    import keras
+    from helpers import train
+    from helpers import spaces as S
+    rng = np.random.default_rng(0)
+    d = SimpleNamespace(x_train=rng.normal(size=(96, 49, 10, 1)).astype("float32"),
+                        y_train=rng.integers(0, 12, 96), x_val=rng.normal(size=(16, 49, 10, 1)).astype("float32"),
+                        y_val=rng.integers(0, 12, 16))
+    space = dnas.dscnn_space((49, 10, 1), 12, max_width=16, step=8, n_blocks=1)
+    model = S.build(dnas.to_arch(space, [8, 8]), (49, 10, 1), 12, seed=0)
+    train.fit(model, d, 2, lr=3e-3, batch_size=32, cosine=True, progress=False)
+    sched = model.optimizer._learning_rate
+    assert isinstance(sched, keras.optimizers.schedules.CosineDecay)
+    assert float(sched(0)) == pytest.approx(3e-3) and float(sched(6)) == pytest.approx(0.0, abs=1e-9)
+    assert float(sched(3)) == pytest.approx(1.5e-3, rel=1e-5)       # 2 epochs x 3 batches: halfway
+    with pytest.raises(ValueError, match="uncompiled"):
+        train.fit(model, d, 1, cosine=True, progress=False)
+
+
+def test_fill_up_spends_the_budget_left_in_probability_order_and_stays_within_targets():
+    space = SPACES[0]
+    narrow = [min(o for o in opts if o > 0) for _, opts in space.nodes]
+    lowest = [opts[0] for _, opts in space.nodes]          # stem at its narrowest, every block identity
+    probs = []
+    for k, (_, opts) in enumerate(space.nodes):            # later blocks are more likely to stay
+        p = np.full(len(opts), 0.01)
+        p[0] = 0.5
+        if len(opts) > 1:
+            p[1] = 0.1 * k
+        probs.append(p / p.sum())
+    tgt = {"ops": 0.9 * dnas.exact_resources(space, narrow)["ops"]}
+    ch, n = dnas.fill_up(space, probs, lowest, tgt)
+    assert n > 0 and dnas.exact_resources(space, ch)["ops"] <= tgt["ops"]
+    ids = [i for i, c in enumerate(ch[1:], 1) if c == 0]
+    assert ids and ids == list(range(1, len(ids) + 1))     # the least likely blocks (the first) stay dropped
+    for i, (_, opts) in enumerate(space.nodes):            # maximal: no single step up still fits
+        j = opts.index(ch[i])
+        if j + 1 < len(opts):
+            up = ch[:i] + [opts[j + 1]] + ch[i + 1:]
+            assert dnas.exact_resources(space, up)["ops"] > tgt["ops"]
+    assert dnas.fill_up(space, probs, ch, tgt) == (ch, 0)

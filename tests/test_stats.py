@@ -125,3 +125,19 @@ def test_runs_interval_sees_the_run_to_run_spread_that_one_run_hides():
     big = stats.runs_ci([rng.normal(m, 0.3, 20) for m in (2.0, 2.4, 1.7)], seed=0)
     assert big.low > 1 and stats.verdict(big, claim="gain").held
     assert stats.runs_ci(runs, seed=0) == ci                # seeded
+
+
+def test_runs_interval_of_a_set_statistic_per_run():
+    rng = np.random.default_rng(2)
+    best_diff = lambda a, b: a.min() - b.min()              # a statistic of whole sets, as a best-of or a hypervolume
+    # per seed two searches' values; the gap between the arms changes sign from seed to seed
+    runs = [(rng.normal(m, 0.05, 30), rng.normal(0, 0.05, 30)) for m in (-0.3, 0.25, 0.1, -0.2)]
+    ci = stats.runs_ci(runs, stat=best_diff, n=500, seed=0)
+    assert ci.estimate == pytest.approx(np.mean([best_diff(*r) for r in runs]))
+    assert ci.n == 4 and ci.low < 0 < ci.high
+    one = stats.runs_ci(runs[:1], stat=best_diff, n=500, seed=0)
+    assert np.isnan(one.low) and one.estimate == pytest.approx(best_diff(*runs[0]))
+    clear = [(rng.normal(-1, 0.05, 30), rng.normal(0, 0.05, 30)) for _ in range(3)]
+    assert stats.runs_ci(clear, stat=best_diff, n=500, seed=0).high < 0
+    with pytest.raises(ValueError, match="non-empty"):
+        stats.runs_ci([(np.array([]), np.array([1.0]))], stat=best_diff)

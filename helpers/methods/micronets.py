@@ -42,7 +42,7 @@ from helpers.methods.micronets_space import (RESOURCES, DNASSpace, dscnn_space, 
 
 __all__ = ["DNASSpace", "dscnn_space", "to_arch", "random_choices", "one_hot", "binding_limit", "seed_accuracies",
            "expected_resources", "exact_resources", "RESOURCES", "DNASSupernet", "DNASResult",
-           "search", "warmup", "discretize", "resource_targets", "emulate_latency", "retrain_and_deploy"]
+           "search", "warmup", "discretize", "fill_up", "meet_latency", "resource_targets", "emulate_latency", "retrain_and_deploy"]
 
 # ============================================================================== supernet
 
@@ -227,6 +227,7 @@ class DNASResult:
     history: list = field(default_factory=list)
     seconds: float = 0.0
     name: str = ""
+    filled: int = 0
 
     @property
     def arch(self):
@@ -253,7 +254,7 @@ class DNASResult:
         return {"name": self.name, "targets": dict(self.targets),
                 "penalty_weights": dict(self.penalty_weights),
                 "probs": [list(map(float, p)) for p in self.probs], "choices": list(self.choices),
-                "raw_choices": list(self.raw_choices), "repaired": self.repaired,
+                "raw_choices": list(self.raw_choices), "repaired": self.repaired, "filled": self.filled,
                 "expected": {k: float(v) for k, v in self.expected.items()},
                 "exact": dict(self.exact), "history": list(self.history),
                 "seconds": self.seconds, "space": self.space.to_dict(),
@@ -262,7 +263,7 @@ class DNASResult:
     def summary(self) -> str:
         fit = self.fits_targets()
         lines = [f"DNAS {self.name}: choices {self.choices} "
-                 f"({'identity = 0; ' if self.space.skip else ''}repaired {self.repaired} step(s)), "
+                 f"({'identity = 0; ' if self.space.skip else ''}repaired {self.repaired} step(s)" + (f", filled {self.filled}" if self.filled else "") + "), "
                  f"{self.seconds:.0f} s"]
         for k in RESOURCES:
             if k in self.targets or k in self.exact:
@@ -273,6 +274,24 @@ class DNASResult:
         return "\n".join(lines)
 
     __str__ = summary
+
+
+def _repair_step(space: DNASSpace, probs, ch) -> list | None:
+    """One greedy repair step: the node whose next smaller option keeps the most probability
+    moves to it. None when every node is already at its smallest option."""
+    best = None
+    for i, ((_, opts), p) in enumerate(zip(space.nodes, probs)):
+        j = opts.index(ch[i])
+        if j == 0:
+            continue
+        score = float(p[j - 1])
+        if best is None or score > best[0]:
+            best = (score, i, opts[j - 1])
+    if best is None:
+        return None
+    out = list(ch)
+    out[best[1]] = int(best[2])
+    return out
 
 
 def discretize(space: DNASSpace, probs, targets: dict | None = None, max_steps: int = 100):
@@ -291,34 +310,78 @@ def discretize(space: DNASSpace, probs, targets: dict | None = None, max_steps: 
             if steps >= max_steps:
                 raise ValueError(f"discretize: {max_steps} repair steps did not meet targets "
                                  f"{targets}; raise max_steps")
-            best = None
-            for i, ((_, opts), p) in enumerate(zip(space.nodes, probs)):
-                j = opts.index(ch[i])
-                if j == 0:
-                    continue
-                score = float(p[j - 1])
-                if best is None or score > best[0]:
-                    best = (score, i, opts[j - 1])
-            if best is None:
+            ch = _repair_step(space, probs, ch)
+            if ch is None:
                 raise ValueError(f"no architecture in the space meets targets {targets}")
-            ch[best[1]] = int(best[2])
             steps += 1
     return ch, raw, steps
+
+
+def fill_up(space: DNASSpace, probs, choices, targets: dict) -> tuple[list, int]:
+    """The greedy repair run backwards: while some node can move to its next larger option
+    and the network still meets every target (exact resources), move the node whose next
+    larger option has the most probability. The argmax of independent nodes can undershoot
+    its targets far (every block near 50 % identity drops them all); this spends the budget
+    left in the order the search learned. Returns ``(choices, fill_steps)``. Taught in
+    04-micronets-dnas."""
+    ch, steps = list(choices), 0
+    while True:
+        cands = []
+        for i, ((_, opts), p) in enumerate(zip(space.nodes, probs)):
+            j = opts.index(ch[i])
+            if j + 1 < len(opts):
+                cands.append((float(p[j + 1]), i, opts[j + 1]))
+        for _, i, o in sorted(cands, key=lambda c: (-c[0], c[1])):
+            trial = ch[:i] + [int(o)] + ch[i + 1:]
+            ex = exact_resources(space, trial)
+            if all(ex[k] <= v for k, v in targets.items() if k in RESOURCES):
+                ch, steps = trial, steps + 1
+                break
+        else:
+            return ch, steps
+
+
+def meet_latency(result: DNASResult, target, latency_ms: float, *, seed: int = 0,
+                 max_steps: int = 30) -> list[dict]:
+    """Measure, before any retraining, the emulated latency of ``result``'s discrete
+    architecture on ``target`` (int8 with random weights: the kernels' instruction counts do
+    not depend on the weight values) and, while it exceeds ``latency_ms``, take one more greedy
+    repair step (:func:`discretize`'s rule) and measure again. The ops target from a latency
+    fit is a proxy; this makes the latency limit a measured one. Updates ``result.choices``,
+    ``.repaired`` and ``.exact`` in place; returns one row per emulated architecture
+    (``choices``, ``latency_ms``, ``ops``). Taught in 04-micronets-dnas."""
+    if not latency_ms > 0:
+        raise ValueError(f"latency_ms must be > 0, got {latency_ms!r}")
+    space, ch, log = result.space, list(result.choices), []
+    while True:
+        tfl = _int8_random(to_arch(space, ch), space.input_shape, space.num_classes, seed)
+        lat = emulate_latency(tfl, target, seed=seed)["latency_ms"]
+        log.append({"choices": list(ch), "latency_ms": lat, "ops": exact_resources(space, ch)["ops"]})
+        if lat <= latency_ms:
+            break
+        nxt = _repair_step(space, result.probs, ch) if len(log) <= max_steps else None
+        if nxt is None:
+            raise ValueError(f"meet_latency: {len(log)} architectures measured, the last at {lat:.1f} ms, "
+                             f"none within {latency_ms} ms on {target}")
+        ch = nxt
+    result.repaired += len(log) - 1
+    result.choices, result.exact = ch, exact_resources(space, ch)
+    return log
 
 
 def search(space: DNASSpace, data, targets: dict, *, epochs: int = 10,
            penalty_weights: dict | None = None, lr: float = 3e-3, arch_lr: float = 0.05,
            tau: tuple = (3.0, 0.3), batch_size: int = 64, seed: int = 0,
            net: DNASSupernet | None = None, init_state=None, repair: bool = True,
-           name: str = "", progress: bool = True) -> DNASResult:
+           fill: bool = False, name: str = "", progress: bool = True) -> DNASResult:
     """Joint DNAS: every batch updates the supernet weights (Adam, ``lr``) and the
     architecture logits (Adam, ``arch_lr``) on cross-entropy of a Gumbel-softmax
     sample (temperature annealed geometrically from ``tau[0]`` to ``tau[1]``) plus
     ``sum_r lambda_r * relu(E[r] / target_r - 1)`` over the ``targets``
     (see :func:`expected_resources`; ``penalty_weights`` lambda per resource, default 5).
     ``net`` / ``init_state``: a supernet and weights to start from (shared warm-up);
-    the logits start at 0. Then :func:`discretize` (with repair). Taught in
-    04-micronets-dnas."""
+    the logits start at 0. Then :func:`discretize` (with repair) and, with ``fill``,
+    :func:`fill_up` (counted in ``filled``). Taught in 04-micronets-dnas."""
     import keras
     import tensorflow as tf
     if not isinstance(epochs, int) or epochs < 1:
@@ -390,10 +453,11 @@ def search(space: DNASSpace, data, targets: dict, *, epochs: int = 10,
                                            for (_, o), p in zip(space.nodes, probs)])})
     probs = net.probs()
     ch, raw, steps = discretize(space, probs, targets if repair else None)
+    ch, filled = fill_up(space, probs, ch, targets) if fill else (ch, 0)
     ex = expected_resources(space, probs)
     return DNASResult(space, dict(targets), lam, probs, ch, raw, steps,
                         {k: float(v) for k, v in ex.items()}, exact_resources(space, ch), hist,
-                        time.time() - t0, name)
+                        time.time() - t0, name, filled)
 
 
 # ======================================================================= emulated latency
@@ -426,10 +490,13 @@ def _int8_random(arch, shape, nc, seed):
 
 # ====================================================================== retrain + deploy
 
-def _train_int8(arch, data, epochs, *, lr, seed, n_representative, max_seconds=None, progress=False):
-    """Train ``arch`` from scratch, convert to int8: (training record, .tflite, TFLM test accuracy)."""
+def _train_int8(arch, data, epochs, *, lr, seed, n_representative, max_seconds=None, progress=False,
+                cosine=False):
+    """Train ``arch`` from scratch (Adam at ``lr``, with ``cosine`` decaying to 0), convert to
+    int8: (training record, .tflite, TFLM test accuracy)."""
     model = S.build(arch, data.input_shape, data.num_classes, seed=seed)
-    tr = train.fit(model, data, epochs, lr=lr, seed=seed, max_seconds=max_seconds, progress=progress)
+    tr = train.fit(model, data, epochs, lr=lr, seed=seed, max_seconds=max_seconds, progress=progress,
+                   cosine=cosine)
     tfl = deploy.to_tflite_int8(model, data.x_train[:n_representative])
     acc8 = float(np.mean(np.argmax(deploy.tflm_predict(tfl, data.x_test), axis=1) == data.y_test))
     return tr, tfl, acc8
@@ -437,9 +504,9 @@ def _train_int8(arch, data, epochs, *, lr, seed, n_representative, max_seconds=N
 
 def retrain_and_deploy(arch, data, target, *, epochs: int = 10, lr: float = 3e-3, seed: int = 0,
                        n_representative: int = 256, max_seconds: float | None = None,
-                       progress: bool = True) -> dict:
+                       progress: bool = True, cosine: bool = False) -> dict:
     """Train a discrete architecture from scratch (:func:`helpers.train.fit`, Adam at
-    ``lr``), convert it to int8, measure it in TFLite-Micro and on the emulated target.
+    ``lr``; with ``cosine`` the rate decays to 0 along a cosine over ``epochs``), convert it to int8, measure it in TFLite-Micro and on the emulated target.
 
     Returns a JSON-able dict: ``val_accuracy_float``, ``test_accuracy_int8`` (the int8
     file in the TFLite-Micro interpreter on the whole test split), ``arena_total_bytes`` /
@@ -452,7 +519,7 @@ def retrain_and_deploy(arch, data, target, *, epochs: int = 10, lr: float = 3e-3
     t = target if isinstance(target, T.Target) else T.get(target, reserve="tflm")
     t0 = time.time()
     tr, tfl, acc8 = _train_int8(arch, data, epochs, lr=lr, seed=seed, n_representative=n_representative,
-                                max_seconds=max_seconds, progress=progress)
+                                max_seconds=max_seconds, progress=progress, cosine=cosine)
     arena = deploy.measure_arena(tfl)
     prof = resources.profile(tfl, table=False)
     emu = emulate_latency(tfl, t.name, seed=seed)
@@ -485,9 +552,9 @@ def binding_limit(measured: dict, latency_ms: float | None = None) -> tuple[str,
 
 
 def seed_accuracies(arch, data, *, epochs: int, seeds, lr: float = 3e-3, n_representative: int = 256,
-                    progress: bool = False) -> list[float]:
+                    progress: bool = False, cosine: bool = False) -> list[float]:
     """int8 test accuracy in TFLite-Micro of ``arch`` retrained from scratch once per seed
     (the recipe of :func:`retrain_and_deploy`, without its emulation): the sample behind an
     accuracy interval over seeds. Taught in 04-micronets-dnas."""
     return [_train_int8(arch, data, epochs, lr=lr, seed=int(s), n_representative=n_representative,
-                        progress=progress)[2] for s in seeds]   # no seeds: an empty list
+                        progress=progress, cosine=cosine)[2] for s in seeds]   # no seeds: an empty list
