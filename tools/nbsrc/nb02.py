@@ -291,7 +291,7 @@ set statistic): draw seeds with replacement, then each drawn seed's trials, reco
 hypervolume difference and the best feasible proxy error per seed, average over the seeds. With one
 seed there is no interval and the verdict is *undecided at this budget*; the default runs 3 seeds
 (about 4 minutes per seed and search on 2 cores), more narrow the interval
-(`make run NB=02 ARGS="-p SEARCH_SEEDS [0,1,2,3,4]"`; `scripts/compare_ae_random.py --seeds 0 1 2 ...`
+(`make run NB=02 ARGS='-y "SEARCH_SEEDS: [0, 1, 2, 3, 4]"'`; `scripts/compare_ae_random.py --seeds 0 1 2 ...`
 runs the same comparison outside the notebook). The claim is decided only when the 95 % interval
 excludes 0.
 """),

@@ -336,7 +336,7 @@ the interval is a **two-level bootstrap** (`stats.runs_ci` with a set statistic)
 replacement, then each drawn seed's trials, the hypervolume difference and the difference of the
 best feasible validation error (a resample with no feasible candidate counts as `MAX_ERROR`) per
 seed, averaged over the seeds. With the default's one seed there is no interval and the verdict is
-*undecided at this budget*; several seeds (`ARGS="-p SEARCH_SEEDS [0,1,2,3,4]"`) decide it, only
+*undecided at this budget*; several seeds (`make run NB=03 ARGS='-y "SEARCH_SEEDS: [0, 1, 2, 3, 4]"'`) decide it, only
 when the 95 % interval excludes 0.
 """),
 ("code", """
