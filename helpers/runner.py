@@ -232,6 +232,34 @@ def package_versions() -> dict[str, str]:
     return out
 
 
+#: Environment variables that change a run's floating-point arithmetic (kernels, threads).
+ARITHMETIC_ENV = ("TF_ENABLE_ONEDNN_OPTS", "ONEDNN_MAX_CPU_ISA", "OPENBLAS_CORETYPE", "TF_NUM_INTRAOP_THREADS",
+                  "TF_NUM_INTEROP_THREADS", "OMP_NUM_THREADS", "CUDA_VISIBLE_DEVICES")
+_SIMD = ("sse4_2", "avx", "avx2", "fma", "avx512f", "avx512_bf16", "amx_tile", "asimd", "sve")
+
+
+def machine_facts() -> dict:
+    """What a run's arithmetic depends on besides the code (kept in ``run.json``): CPU model, logical
+    cores, the SIMD extensions oneDNN and OpenBLAS choose kernels by, and the environment variables
+    of :data:`ARITHMETIC_ENV` that are set. Two runs whose figures differ on the same code differ
+    here. Taught in the README."""
+    model, flags = platform.processor() or platform.machine(), set()
+    try:
+        with open("/proc/cpuinfo") as f:
+            for line in f:
+                key, _, val = line.partition(":")
+                key = key.strip().lower()
+                if key in ("model name", "hardware") and model in ("", platform.machine(), platform.processor()):
+                    model = val.strip()
+                elif key in ("flags", "features") and not flags:
+                    flags = set(val.split())
+    except OSError:  # not Linux: the model from platform only
+        pass
+    return {"cpu": model, "arch": platform.machine(), "logical_cores": os.cpu_count(),
+            "simd": [x for x in _SIMD if x in flags],
+            "env": {k: os.environ[k] for k in ARITHMETIC_ENV if k in os.environ}}
+
+
 _ABS = re.compile(r"(?<![\w.])(/(?:[\w.+-]+/)+)")
 
 
@@ -468,7 +496,7 @@ def run(preset: str = "default", selector: str | None = None, overrides: dict | 
             raise FileExistsError(f"run folder {run_dir} exists and is not empty; runs never overwrite "
                                   f"(continue an interrupted one with --resume {run_dir})")
         run_dir.mkdir(parents=True, exist_ok=True)
-        meta = {"preset": preset, "started": stamp, "versions": package_versions(),
+        meta = {"preset": preset, "started": stamp, "versions": package_versions(), "machine": machine_facts(),
                 "notebooks": {p.stem: params for p, params, _ in plan}}
     write_run_json(run_dir, meta)
     failures = []

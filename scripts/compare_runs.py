@@ -78,10 +78,27 @@ def _fmt(ci) -> str:
     return "[" + ", ".join("?" if v is None else f"{v:+.4g}" for v in ci) + "]"
 
 
+def machines(run_a, run_b) -> dict:
+    """The ``machine`` facts of the two runs' ``run.json`` (``None`` where a run has none: older
+    runs, or a folder of figures only), as ``{"a": ..., "b": ...}``."""
+    import json
+
+    out = {}
+    for k, d in (("a", run_a), ("b", run_b)):
+        try:
+            out[k] = json.loads((Path(d) / "run.json").read_text()).get("machine")
+        except (OSError, ValueError, AttributeError):
+            out[k] = None
+    return out
+
+
 def _main_verdicts(a, figs_a, figs_b) -> int:
     result = compare_verdicts(figs_a, figs_b)
     n = sum(map(len, result.values()))
     bad = 0
+    mach = machines(a.run_a, a.run_b)
+    for k, run in (("a", a.run_a), ("b", a.run_b)):
+        print(f"machine {k} ({run}): {mach[k] if mach[k] else 'not recorded'}")
     for nb, rows in result.items():
         print(f"== {nb}")
         for c, va, vb, ca, cb in rows:
@@ -97,7 +114,7 @@ def _main_verdicts(a, figs_a, figs_b) -> int:
         import json
 
         Path(a.json).write_text(json.dumps({
-            "run_a": str(a.run_a), "run_b": str(a.run_b), "verdicts_compared": n, "verdicts_differ": bad,
+            "run_a": str(a.run_a), "run_b": str(a.run_b), "machines": mach, "verdicts_compared": n, "verdicts_differ": bad,
             "notebooks": {nb: [{"claim": c, "verdict_a": va, "verdict_b": vb, "ci_a": list(ca), "ci_b": list(cb)}
                                for c, va, vb, ca, cb in rows] for nb, rows in result.items()}},
             indent=1, default=str) + "\n")

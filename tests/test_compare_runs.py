@@ -62,3 +62,19 @@ def test_verdicts_compare_claims_not_figures(tmp_path, capsys):
     none = _run(tmp_path / "d", {"01-demo": {"gain": 0.3}})
     assert compare_runs.main([str(a), str(none), "--verdicts"]) == 2
     assert "compared no verdicts" in capsys.readouterr().err
+
+
+def test_verdicts_show_both_machines(tmp_path, capsys):
+    from helpers import runner
+
+    claim = {"gain": 0.3, "gain_ci_low": 0.1, "gain_ci_high": 0.5, "gain_verdict": "held"}
+    a = _run(tmp_path / "a", {"01-demo": claim})
+    b = _run(tmp_path / "b", {"01-demo": claim})
+    facts = runner.machine_facts()
+    assert facts["logical_cores"] >= 1 and isinstance(facts["simd"], list) and isinstance(facts["env"], dict)
+    (a / "run.json").write_text(json.dumps({"machine": facts}))
+    out_json = tmp_path / "v.json"
+    assert compare_runs.main([str(a), str(b), "--verdicts", "--json", str(out_json)]) == 0
+    out = capsys.readouterr().out
+    assert f"machine a ({a}): {facts}" in out and f"machine b ({b}): not recorded" in out
+    assert json.loads(out_json.read_text())["machines"] == {"a": facts, "b": None}

@@ -213,3 +213,13 @@ def test_real_failing_notebook_reports_the_cell_error_without_sigint(tmp_path, m
     import signal
     assert signal.SIGINT not in signals
     assert "KeyboardInterrupt" not in out.out + out.err
+
+
+def test_machine_facts_name_the_arithmetic(monkeypatch):
+    for k in runner.ARITHMETIC_ENV:
+        monkeypatch.delenv(k, raising=False)
+    monkeypatch.setenv("ONEDNN_MAX_CPU_ISA", "AVX2")
+    f = runner.machine_facts()
+    assert f["env"] == {"ONEDNN_MAX_CPU_ISA": "AVX2"}
+    assert f["logical_cores"] == os.cpu_count() and f["cpu"] and f["arch"]
+    assert set(f["simd"]) <= set(runner._SIMD)

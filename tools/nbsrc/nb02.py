@@ -17,7 +17,7 @@ notebook reproduces that search on MNIST under μNAS's MNIST bounds, next to a r
 baseline with the same budget, then deploys the best feasible network to int8 and runs it in
 the real TensorFlow-Lite-Micro interpreter to check the bounds by measurement.
 
-*Runs in about 16 minutes on a 2-core machine* (17.3 min measured for the committed outputs while the unit tests ran beside it: 3 search seeds × 2 searches of 60 trials with 2 worker processes; screening and final training about 1 min).
+*Runs in about 9 minutes on a 2-core machine* (8.7 min measured for the committed outputs on an idle machine, 17.3 min beside the unit tests: 3 search seeds × 2 searches of 60 trials with 2 worker processes; screening and final training about 1 min).
 """),
 ("md", """
 **Goals**
@@ -290,7 +290,7 @@ per seed of `SEARCH_SEEDS`, and the interval is a **two-level bootstrap** (`stat
 set statistic): draw seeds with replacement, then each drawn seed's trials, recompute the
 hypervolume difference and the best feasible proxy error per seed, average over the seeds. With one
 seed there is no interval and the verdict is *undecided at this budget*; the default runs 3 seeds
-(about 4 minutes per seed and search on 2 cores), more narrow the interval
+(about 1.5 minutes per seed and search on an idle 2-core machine), more narrow the interval
 (`make run NB=02 ARGS='-y "SEARCH_SEEDS: [0, 1, 2, 3, 4]"'`; `scripts/compare_ae_random.py --seeds 0 1 2 ...`
 runs the same comparison outside the notebook). The claim is decided only when the 95 % interval
 excludes 0.
@@ -331,26 +331,9 @@ if rs is not None:
                           workers=WORKERS, **kw) for f, d, kw in (
             (search.aging_evolution, "aging", dict(population_size=POPULATION, sample_size=SAMPLE)),
             (search.random_search, "random", {})))
-    hv_scale = np.array(list(BOUNDS.values()), float)           # objectives / bounds, reference = bounds
-    hv_of = lambda p: search.hypervolume(p, np.ones(len(BOUNDS)))
-    def by_id(r):                                               # trial-id order, not completion order (timing)
-        return r.completed.sort_values("trial_id")
-    pts = {s: tuple(by_id(r)[list(BOUNDS)].to_numpy(float) / hv_scale for r in pair) for s, pair in runs.items()}
-    assert np.isclose(hv_of(pts[SEED][0]), hv_ae) and np.isclose(hv_of(pts[SEED][1]), hv_rs)
-    def best_feasible_error(rows):                               # rows: (error, feasible); none feasible -> the bound
-        ok = rows[:, 1] > 0
-        return rows[ok, 0].min() if ok.any() else SEARCH_ERROR_BOUND
-    rows = {s: tuple(by_id(r)[["error", "feasible"]].to_numpy(float) for r in pair) for s, pair in runs.items()}
-    hv_ci = stats.runs_ci(list(pts.values()), stat=lambda a, b: hv_of(a) - hv_of(b), n=1000, seed=SEED)
-    ae_vs_random["hypervolume_gain"] = stats.verdict(hv_ci, claim="aging evolution covers more hypervolume than random search")
-    err_ci = stats.runs_ci(list(rows.values()), stat=lambda a, b: best_feasible_error(a) - best_feasible_error(b),
-                           n=1000, seed=SEED)
-    ae_vs_random["best_feasible_error_diff"] = stats.verdict(
-        err_ci, claim="aging evolution's best feasible proxy error is lower than random search's", direction="less")
-    per_seed = pd.DataFrame({s: {"hypervolume AE": hv_of(a), "hypervolume random": hv_of(b),
-                                 "best feasible error AE": best_feasible_error(rows[s][0]),
-                                 "best feasible error random": best_feasible_error(rows[s][1])}
-                             for s, (a, b) in pts.items()}).T.rename_axis("search seed")
+    ae_vs_random, per_seed = search.compare_by_seed(
+        runs, BOUNDS, error_bound=SEARCH_ERROR_BOUND, names=("aging evolution", "random search"),
+        short=("AE", "random"), error_name="proxy error", n=1000, seed=SEED)
     print(per_seed.round(4))
     for v in ae_vs_random.values():
         print(v.summary())

@@ -19,7 +19,7 @@ search on MNIST with keras-tuner's Bayesian-optimisation oracle on the series' s
 store, deploys the best model to int8 in TensorFlow Lite Micro, and puts it beside μNAS's aging
 evolution (notebook 02) on the same bounds and budget.
 
-*Runs in about 13 minutes on a shared 2-core machine.* (Measured: 12.6 minutes for the committed outputs, while notebook 02 was published beside it; 5.0 minutes in a whole `make run` before SpVD, the sparsity curve, the sparse engine and the morphism Part were added.)
+*Runs in about 11 minutes on a 2-core machine.* (Measured: 10.7 minutes for the committed outputs on an idle machine, with 5 search seeds of BO and aging evolution, about 2 minutes per seed; one seed took 12.6 minutes on a machine shared with another notebook.)
 """),
 ("md", """
 **Goals**
@@ -69,7 +69,7 @@ CURVE_SPARSITIES = [0.5, 0.7, 0.85]   # SpVD vs magnitude at these fractions of 
 CURVE_EPOCHS = 1             # training per curve point on the N_TRAIN search images
 ENGINE_TARGET = "stm32f746zg"   # MCU of the sparse-engine emulation (helpers.targets)
 WORKERS = 1
-SEARCH_SEEDS = [0]           # BO and aging evolution once per seed (contains SEED): the BO-vs-AE verdict is over seeds
+SEARCH_SEEDS = [0, 1, 2, 3, 4]   # BO and aging evolution once per seed (contains SEED): the BO-vs-AE verdict is over seeds
 SEED = 0
 """, "parameters"),
 ("code", """
@@ -335,9 +335,9 @@ flipped from "held" to "undecided" under other floating-point kernels;
 the interval is a **two-level bootstrap** (`stats.runs_ci` with a set statistic): seeds with
 replacement, then each drawn seed's trials, the hypervolume difference and the difference of the
 best feasible validation error (a resample with no feasible candidate counts as `MAX_ERROR`) per
-seed, averaged over the seeds. With the default's one seed there is no interval and the verdict is
-*undecided at this budget*; several seeds (`make run NB=03 ARGS='-y "SEARCH_SEEDS: [0, 1, 2, 3, 4]"'`) decide it, only
-when the 95 % interval excludes 0.
+seed, averaged over the seeds. The default runs 5 seeds (about 2 minutes per seed for both
+searches on 2 cores); with one seed (`-y "SEARCH_SEEDS: [0]"`) there is no interval and the verdict
+is *undecided at this budget*. A claim is decided only when the 95 % interval excludes 0.
 """),
 ("code", """
 t0, c0 = time.time(), helpers.run.cpu_seconds()
@@ -369,9 +369,6 @@ side = pd.DataFrame({
     "aging evolution": [len(ae.completed), len(ae.rejected), int(ae.completed.feasible.sum()), ae.hypervolume,
                         best_feasible_acc(ae), ae_wall / 60]},
     index=["trained", "rejected before training", "feasible", "hypervolume", "best feasible val accuracy", "wall minutes"])
-hv_names = [n for n in BOUNDS if BOUNDS[n] is not None]          # the bounded objectives, as in bo.hypervolume
-hv_scale = np.array([BOUNDS[n] for n in hv_names], float)
-hv_of = lambda p: search.hypervolume(p, np.ones(len(hv_names)))
 runs = {SEED: (bo, ae)}
 for s in [s for s in SEARCH_SEEDS if s != SEED]:                 # the other seeds: same data, another search seed
     st = store / f"seed{s}"
@@ -380,24 +377,10 @@ for s in [s for s in SEARCH_SEEDS if s != SEED]:                 # the other see
                                             pool_morphisms=POOL_MORPHISMS, seed=s, directory=st / "bo", workers=WORKERS),
                search.aging_evolution(space, evaluate, screen, bounds=BOUNDS, budget=TRIALS, population_size=INITIAL_POINTS,
                                       sample_size=AE_SAMPLE, seed=s, directory=st / "aging", workers=WORKERS))
-def by_id(r):                                                    # trial-id order, not completion order (WORKERS)
-    return r.completed.sort_values("trial_id")
-pts = {s: tuple(by_id(r)[hv_names].to_numpy(float) / hv_scale for r in pair) for s, pair in runs.items()}
-assert np.isclose(hv_of(pts[SEED][0]), bo.hypervolume) and np.isclose(hv_of(pts[SEED][1]), ae.hypervolume)
-bo_vs_aging = {"hypervolume_gain": stats.verdict(
-    stats.runs_ci(list(pts.values()), stat=lambda a, b: hv_of(a) - hv_of(b), n=1000, seed=SEED),
-    claim="SpArSe BO covers more hypervolume than aging evolution")}
-def best_feasible_error(rows):                                   # rows: (error, feasible); none feasible -> MAX_ERROR
-    ok = rows[:, 1] > 0
-    return rows[ok, 0].min() if ok.any() else MAX_ERROR
-rows = {s: tuple(by_id(r)[["error", "feasible"]].to_numpy(float) for r in pair) for s, pair in runs.items()}
-bo_vs_aging["best_feasible_error_diff"] = stats.verdict(
-    stats.runs_ci(list(rows.values()), stat=lambda a, b: best_feasible_error(a) - best_feasible_error(b), n=1000, seed=SEED),
-    claim="SpArSe BO's best feasible val error is lower than aging evolution's", direction="less")
-print(pd.DataFrame({s: {"hypervolume BO": hv_of(a), "hypervolume AE": hv_of(b),
-                        "best feasible error BO": best_feasible_error(rows[s][0]),
-                        "best feasible error AE": best_feasible_error(rows[s][1])}
-                    for s, (a, b) in pts.items()}).T.rename_axis("search seed").round(4))
+bo_vs_aging, per_seed = search.compare_by_seed(
+    runs, BOUNDS, error_bound=MAX_ERROR, names=("SpArSe BO", "aging evolution"), short=("BO", "AE"),
+    error_name="val error", n=1000, seed=SEED)
+print(per_seed.round(4))
 for v in bo_vs_aging.values():
     print(v.summary())
 side
