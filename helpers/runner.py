@@ -261,6 +261,63 @@ def machine_facts() -> dict:
             "env": {k: os.environ[k] for k in ARITHMETIC_ENV if k in os.environ}}
 
 
+class PortableUnavailable(RuntimeError):
+    """This CPU cannot run the portable arithmetic (:func:`portable_env`)."""
+
+
+#: NumPy dispatch targets above AVX2 (disabled in the portable arithmetic).
+_NPY_ABOVE_AVX2 = re.compile(r"^(X86_V4|AVX512.*|AMX.*|AVX10.*)$")
+
+
+def portable_env(cpu_flags: set[str] | None = None, arch: str | None = None,
+                 numpy_features: dict[str, bool] | None = None,
+                 numpy_dispatch: list[str] | None = None) -> dict[str, str]:
+    """The environment of the *portable arithmetic* (``make run PORTABLE=1``): every floating-point
+    kernel a notebook's training reaches is pinned to the same code on any x86-64 CPU with AVX2 and
+    FMA, and to one thread, so figures do not depend on the CPU's wider vector units or its core
+    count.
+
+    - ``TF_ENABLE_ONEDNN_OPTS=0``: TensorFlow's own (Eigen) kernels instead of oneDNN's layer kernels;
+    - ``ONEDNN_MAX_CPU_ISA=AVX2``: Eigen's matrix products still call oneDNN's sgemm, which picks its
+      kernel by CPU at run time (measured: with oneDNN's layer kernels off, this variable alone
+      changes a trained model's weights; 1 vs 2 cores does not);
+    - one TensorFlow, OpenMP and OpenBLAS thread; OpenBLAS held to its Haswell (AVX2) kernels;
+    - NumPy's dispatch targets above AVX2 disabled (those this NumPy build has and this CPU runs).
+
+    Raises :class:`PortableUnavailable` on a CPU without AVX2 and FMA (it cannot run the pinned kernels).
+    The arguments default to this machine (``/proc/cpuinfo``, ``platform``, NumPy). Taught in the README.
+    """
+    arch = arch or platform.machine()
+    if cpu_flags is None:
+        cpu_flags = machine_facts()["simd"]
+    if arch.lower() not in ("x86_64", "amd64") or not {"avx2", "fma"} <= set(cpu_flags):
+        raise PortableUnavailable(f"the portable arithmetic needs an x86-64 CPU with AVX2 and FMA; this one is {arch} "
+                           f"with {'AVX2' if 'avx2' in cpu_flags else 'no AVX2'} and "
+                           f"{'FMA' if 'fma' in cpu_flags else 'no FMA'} (run without PORTABLE=1 / --portable)")
+    if numpy_features is None or numpy_dispatch is None:
+        from numpy._core import _multiarray_umath as npu
+        numpy_features, numpy_dispatch = dict(npu.__cpu_features__), list(npu.__cpu_dispatch__)
+    off = [f for f in numpy_dispatch if _NPY_ABOVE_AVX2.match(f) and numpy_features.get(f)]
+    env = {"TF_ENABLE_ONEDNN_OPTS": "0", "ONEDNN_MAX_CPU_ISA": "AVX2", "TF_NUM_INTRAOP_THREADS": "1",
+           "TF_NUM_INTEROP_THREADS": "1", "OMP_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1",
+           "OPENBLAS_CORETYPE": "Haswell"}
+    if off:
+        env["NPY_DISABLE_CPU_FEATURES"] = " ".join(off)
+    return env
+
+
+def use_portable_arithmetic() -> dict[str, str]:
+    """Put :func:`portable_env` into this process's environment, which the notebook kernels (and
+    their search workers) inherit; returns it. Variables the user had set otherwise are reported,
+    then overridden. Taught in the README."""
+    env = portable_env()
+    changed = [f"{k}={os.environ[k]}" for k, v in env.items() if k in os.environ and os.environ[k] != v]
+    if changed:
+        print("portable arithmetic overrides " + ", ".join(changed), flush=True)
+    os.environ.update(env)
+    return env
+
+
 _ABS = re.compile(r"(?<![\w.])(/(?:[\w.+-]+/)+)")
 
 
@@ -455,9 +512,12 @@ def figures_table(run_dir: Path) -> str:
 
 
 def run(preset: str = "default", selector: str | None = None, overrides: dict | None = None,
-        out: Path | None = None, log: bool = True, *, resume: Path | None = None,
+        out: Path | None = None, log: bool = True, *, resume: Path | None = None, portable: bool = False,
         nb_dir: Path = NOTEBOOKS, presets_dir: Path = PRESETS, execute_fn=None) -> Path:
     """Execute the selected notebooks into a new run folder and print their figures.
+
+    ``portable``: run under :func:`portable_env` (recorded in ``run.json`` as ``"arithmetic"``; a
+    resumed run keeps the arithmetic it started with).
 
     ``resume``: an interrupted run folder. Its notebooks run again with the parameters
     recorded in its ``run.json``, except those that finished there; a search notebook
@@ -490,14 +550,21 @@ def run(preset: str = "default", selector: str | None = None, overrides: dict | 
             else:
                 plan.append((path, params, expects.get(stem, {})))
         meta.setdefault("resumed", []).append(stamp)
+        if portable and meta.get("arithmetic") != "portable":
+            raise PresetError(f"{run_dir} started with the native arithmetic; a resume keeps it (drop --portable)")
+        if meta.get("arithmetic") == "portable":
+            use_portable_arithmetic()
     else:
         plan = resolve(preset, selector, overrides, nb_dir=nb_dir, presets_dir=presets_dir)
         run_dir = Path(out) if out else RUNS / f"{stamp}-{preset}"
         if run_dir.exists() and any(run_dir.iterdir()):
             raise FileExistsError(f"run folder {run_dir} exists and is not empty; runs never overwrite "
                                   f"(continue an interrupted one with --resume {run_dir})")
+        if portable:  # before anything is created: a CPU that cannot run it fails here
+            use_portable_arithmetic()
         run_dir.mkdir(parents=True, exist_ok=True)
-        meta = {"preset": preset, "started": stamp, "versions": package_versions(), "machine": machine_facts(),
+        meta = {"preset": preset, "started": stamp, "arithmetic": "portable" if portable else "native",
+                "versions": package_versions(), "machine": machine_facts(),
                 "notebooks": {p.stem: params for p, params, _ in plan}}
     write_run_json(run_dir, meta)
     failures = []
@@ -645,6 +712,9 @@ def main(argv: list[str] | None = None) -> None:
     r.add_argument("--out", default=None, help="run folder (must be new or empty)")
     r.add_argument("--resume", default=None, metavar="RUN_DIR",
                    help="continue an interrupted run folder: its unfinished notebooks, same parameters")
+    r.add_argument("--portable", action="store_true",
+                   help="pin the floating-point kernels (AVX2, one thread) so figures do not depend on the "
+                        "CPU's vector units or core count (slower; see runner.portable_env)")
     t = sub.add_parser("table", help="print the recorded figures of a run folder")
     t.add_argument("run_dir", nargs="?", default=None, help="default: the latest run")
     pb = sub.add_parser("publish", help="re-execute notebooks into notebooks/ (committed copies)")
@@ -657,13 +727,13 @@ def main(argv: list[str] | None = None) -> None:
         if args.cmd == "run":
             run(args.preset, args.nb,
                 _parse_overrides(args.parameter, args.parameters_yaml, args.parameter_raw),
-                args.out, resume=args.resume)
+                args.out, resume=args.resume, portable=args.portable)
         elif args.cmd == "table":
             path = Path(args.run_dir) if args.run_dir else latest_run()
             print(figures_table(path))
         elif args.cmd == "publish":
             publish(args.nb, args.from_run)
-    except (PresetError, RunFolderError, FileExistsError, FileNotFoundError) as exc:
+    except (PresetError, RunFolderError, FileExistsError, FileNotFoundError, PortableUnavailable) as exc:
         raise SystemExit(f"error: {exc}")
 
 
