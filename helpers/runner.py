@@ -241,7 +241,7 @@ _SIMD = ("sse4_2", "avx", "avx2", "fma", "avx512f", "avx512_bf16", "amx_tile", "
 
 def machine_facts() -> dict:
     """What a run's arithmetic depends on besides the code (kept in ``run.json``): CPU model, logical
-    cores, the SIMD extensions oneDNN and OpenBLAS choose kernels by, and the environment variables
+    cores and those this process may use (``taskset``), the SIMD extensions oneDNN and OpenBLAS choose kernels by, and the environment variables
     of :data:`ARITHMETIC_ENV` that are set. Two runs whose figures differ on the same code differ
     here. Taught in the README."""
     model, flags = platform.processor() or platform.machine(), set()
@@ -256,7 +256,8 @@ def machine_facts() -> dict:
                     flags = set(val.split())
     except OSError:  # not Linux: the model from platform only
         pass
-    return {"cpu": model, "arch": platform.machine(), "logical_cores": os.cpu_count(),
+    usable = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+    return {"cpu": model, "arch": platform.machine(), "logical_cores": os.cpu_count(), "usable_cores": usable,
             "simd": [x for x in _SIMD if x in flags],
             "env": {k: os.environ[k] for k in ARITHMETIC_ENV if k in os.environ}}
 

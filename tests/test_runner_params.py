@@ -222,4 +222,5 @@ def test_machine_facts_name_the_arithmetic(monkeypatch):
     f = runner.machine_facts()
     assert f["env"] == {"ONEDNN_MAX_CPU_ISA": "AVX2"}
     assert f["logical_cores"] == os.cpu_count() and f["cpu"] and f["arch"]
+    assert f["usable_cores"] == len(os.sched_getaffinity(0))
     assert set(f["simd"]) <= set(runner._SIMD)
