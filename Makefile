@@ -32,7 +32,7 @@ $(STAMP): requirements.txt requirements-nodeps.txt constraints.txt pyproject.tom
 #   make run PRESET=full           paper-scale
 #   make run NB=00 ARGS="-p TARGET stm32f446re"
 #   make run RESUME=runs/<folder>  continue an interrupted run (finished notebooks kept)
-#   make run PORTABLE=1            pinned kernels (AVX2, one thread): the same figures on any x86-64 AVX2 CPU
+#   make run PORTABLE=1            pinned kernels (AVX2, one thread): figures independent of core count and vector width
 run: $(STAMP)
 	$(PY) -m helpers.runner run $(if $(RESUME),--resume $(RESUME),--preset $(PRESET) $(if $(NB),--nb $(NB)) $(if $(PORTABLE),--portable) $(ARGS))
 

@@ -340,8 +340,10 @@ is *undecided at this budget* on every machine. Five seeds (`make run NB=03 ARGS
 [0, 1, 2, 3, 4]"'`, about 2 minutes per seed) are not enough either: on this machine they said
 "held" for the error claim and "undecided" for the hypervolume, and the same 5 seeds under other
 kernels flipped one verdict or the other (oneDNN off: hypervolume held; oneDNN held to AVX2: error
-undecided; `results/20261202-verdict-stability/`). A claim is decided only when the 95 % interval
-excludes 0.
+undecided; `results/20261202-verdict-stability/`). Under the portable arithmetic (`make run PORTABLE=1`:
+kernels held to AVX2, one thread) the same 5 seeds give the same figures on 1 and on 2 cores, and
+both claims are undecided (error -0.0214 [-0.0505, +0.0046], hypervolume +0.012 [-0.026, +0.047];
+`results/20261203-portable/`). A claim is decided only when the 95 % interval excludes 0.
 """),
 ("code", """
 t0, c0 = time.time(), helpers.run.cpu_seconds()
