@@ -241,8 +241,8 @@ _SIMD = ("sse4_2", "avx", "avx2", "fma", "avx512f", "avx512_bf16", "amx_tile", "
 
 def machine_facts() -> dict:
     """What a run's arithmetic depends on besides the code (kept in ``run.json``): CPU model, logical
-    cores and those this process may use (``taskset``), the SIMD extensions oneDNN and OpenBLAS choose kernels by, and the environment variables
-    of :data:`ARITHMETIC_ENV` that are set. Two runs whose figures differ on the same code differ
+    cores and those this process may use (``taskset``), the SIMD extensions oneDNN and OpenBLAS
+    choose kernels by, and the environment variables of :data:`ARITHMETIC_ENV` that are set. Two runs whose figures differ on the same code differ
     here. Taught in the README."""
     model, flags = platform.processor() or platform.machine(), set()
     try:
@@ -275,8 +275,9 @@ def portable_env(cpu_flags: set[str] | None = None, arch: str | None = None,
                  numpy_dispatch: list[str] | None = None) -> dict[str, str]:
     """The environment of the *portable arithmetic* (``make run PORTABLE=1``): every floating-point
     kernel a notebook's training reaches is pinned to the same code on any x86-64 CPU with AVX2 and
-    FMA, and to one thread, so figures do not depend on the CPU's wider vector units or its core
-    count.
+    FMA, and to one thread, so figures do not depend on the core count (measured:
+    ``results/20261203-portable``) nor, by construction, on vector units wider than AVX2 (no second
+    CPU measured).
 
     - ``TF_ENABLE_ONEDNN_OPTS=0``: TensorFlow's own (Eigen) kernels instead of oneDNN's layer kernels;
     - ``ONEDNN_MAX_CPU_ISA=AVX2``: Eigen's matrix products still call oneDNN's sgemm, which picks its
@@ -292,9 +293,9 @@ def portable_env(cpu_flags: set[str] | None = None, arch: str | None = None,
     if cpu_flags is None:
         cpu_flags = machine_facts()["simd"]
     if arch.lower() not in ("x86_64", "amd64") or not {"avx2", "fma"} <= set(cpu_flags):
-        raise PortableUnavailable(f"the portable arithmetic needs an x86-64 CPU with AVX2 and FMA; this one is {arch} "
-                           f"with {'AVX2' if 'avx2' in cpu_flags else 'no AVX2'} and "
-                           f"{'FMA' if 'fma' in cpu_flags else 'no FMA'} (run without PORTABLE=1 / --portable)")
+        raise PortableUnavailable(f"the portable arithmetic needs an x86-64 CPU with AVX2 and FMA; this one is "
+                                  f"{arch} with {'AVX2' if 'avx2' in cpu_flags else 'no AVX2'} and "
+                                  f"{'FMA' if 'fma' in cpu_flags else 'no FMA'} (run without PORTABLE=1 / --portable)")
     if numpy_features is None or numpy_dispatch is None:
         from numpy._core import _multiarray_umath as npu
         numpy_features, numpy_dispatch = dict(npu.__cpu_features__), list(npu.__cpu_dispatch__)
