@@ -32,9 +32,11 @@ $(STAMP): requirements.txt requirements-nodeps.txt constraints.txt pyproject.tom
 #   make run PRESET=full           paper-scale
 #   make run NB=00 ARGS="-p TARGET stm32f446re"
 #   make run RESUME=runs/<folder>  continue an interrupted run (finished notebooks kept)
-#   make run PORTABLE=1            pinned kernels (AVX2, one thread): figures independent of core count and vector width
+#   make run PORTABLE=1            the portable arithmetic, or an error on a CPU that cannot run it
+#   make run ARITHMETIC=native     TensorFlow picks its kernels by CPU (default auto: the portable arithmetic,
+#                                  pinned AVX2 kernels and one thread, wherever the CPU has AVX2 and FMA)
 run: $(STAMP)
-	$(PY) -m helpers.runner run $(if $(RESUME),--resume $(RESUME),--preset $(PRESET) $(if $(NB),--nb $(NB)) $(if $(PORTABLE),--portable) $(ARGS))
+	$(PY) -m helpers.runner run $(if $(RESUME),--resume $(RESUME),--preset $(PRESET) $(if $(NB),--nb $(NB)) $(if $(PORTABLE),--arithmetic portable,$(if $(ARITHMETIC),--arithmetic $(ARITHMETIC))) $(ARGS))
 
 test: $(STAMP)
 	$(PY) -m pytest -q --durations=15 tests

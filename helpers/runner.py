@@ -21,7 +21,7 @@ and package versions. Nothing is overwritten: a new run gets a new folder. An
 interrupted run continues with ``--resume runs/<folder>``: finished notebooks are kept and
 searches pick up their trial stores in the folder.
 
-May import: :mod:`helpers.run`; the top layer (it executes notebooks, which import the rest).
+May import: :mod:`helpers.run`, :mod:`helpers.arithmetic`; the top layer (it executes notebooks, which import the rest).
 """
 from __future__ import annotations
 
@@ -37,6 +37,9 @@ from pathlib import Path
 from typing import Any
 
 import yaml
+
+from helpers.arithmetic import (ARITHMETIC_ENV, ARITHMETICS, PortableUnavailable, arithmetic_env,  # noqa: F401
+                                choose_arithmetic, machine_facts, portable_env, use_portable_arithmetic)
 
 from helpers.run import format_figures, latest_run, load_figures
 
@@ -233,93 +236,6 @@ def package_versions() -> dict[str, str]:
 
 
 #: Environment variables that change a run's floating-point arithmetic (kernels, threads).
-ARITHMETIC_ENV = ("TF_ENABLE_ONEDNN_OPTS", "ONEDNN_MAX_CPU_ISA", "OPENBLAS_CORETYPE", "OPENBLAS_NUM_THREADS",
-                  "NPY_DISABLE_CPU_FEATURES", "TF_NUM_INTRAOP_THREADS", "TF_NUM_INTEROP_THREADS", "OMP_NUM_THREADS",
-                  "CUDA_VISIBLE_DEVICES")
-_SIMD = ("sse4_2", "avx", "avx2", "fma", "avx512f", "avx512_bf16", "amx_tile", "asimd", "sve")
-
-
-def machine_facts() -> dict:
-    """What a run's arithmetic depends on besides the code (kept in ``run.json``): CPU model, logical
-    cores and those this process may use (``taskset``), the SIMD extensions oneDNN and OpenBLAS
-    choose kernels by, and the environment variables of :data:`ARITHMETIC_ENV` that are set. Two runs whose figures differ on the same code differ
-    here. Taught in the README."""
-    model, flags = platform.processor() or platform.machine(), set()
-    try:
-        with open("/proc/cpuinfo") as f:
-            for line in f:
-                key, _, val = line.partition(":")
-                key = key.strip().lower()
-                if key in ("model name", "hardware") and model in ("", platform.machine(), platform.processor()):
-                    model = val.strip()
-                elif key in ("flags", "features") and not flags:
-                    flags = set(val.split())
-    except OSError:  # not Linux: the model from platform only
-        pass
-    usable = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
-    return {"cpu": model, "arch": platform.machine(), "logical_cores": os.cpu_count(), "usable_cores": usable,
-            "simd": [x for x in _SIMD if x in flags],
-            "env": {k: os.environ[k] for k in ARITHMETIC_ENV if k in os.environ}}
-
-
-class PortableUnavailable(RuntimeError):
-    """This CPU cannot run the portable arithmetic (:func:`portable_env`)."""
-
-
-#: NumPy dispatch targets above AVX2 (disabled in the portable arithmetic).
-_NPY_ABOVE_AVX2 = re.compile(r"^(X86_V4|AVX512.*|AMX.*|AVX10.*)$")
-
-
-def portable_env(cpu_flags: set[str] | None = None, arch: str | None = None,
-                 numpy_features: dict[str, bool] | None = None,
-                 numpy_dispatch: list[str] | None = None) -> dict[str, str]:
-    """The environment of the *portable arithmetic* (``make run PORTABLE=1``): every floating-point
-    kernel a notebook's training reaches is pinned to the same code on any x86-64 CPU with AVX2 and
-    FMA, and to one thread, so figures do not depend on the core count (measured:
-    ``results/20261203-portable``) nor, by construction, on vector units wider than AVX2 (no second
-    CPU measured).
-
-    - ``TF_ENABLE_ONEDNN_OPTS=0``: TensorFlow's own (Eigen) kernels instead of oneDNN's layer kernels;
-    - ``ONEDNN_MAX_CPU_ISA=AVX2``: Eigen's matrix products still call oneDNN's sgemm, which picks its
-      kernel by CPU at run time (measured: with oneDNN's layer kernels off, this variable alone
-      changes a trained model's weights; 1 vs 2 cores does not);
-    - one TensorFlow, OpenMP and OpenBLAS thread; OpenBLAS held to its Haswell (AVX2) kernels;
-    - NumPy's dispatch targets above AVX2 disabled (those this NumPy build has and this CPU runs).
-
-    Raises :class:`PortableUnavailable` on a CPU without AVX2 and FMA (it cannot run the pinned kernels).
-    The arguments default to this machine (``/proc/cpuinfo``, ``platform``, NumPy). Taught in the README.
-    """
-    arch = arch or platform.machine()
-    if cpu_flags is None:
-        cpu_flags = machine_facts()["simd"]
-    if arch.lower() not in ("x86_64", "amd64") or not {"avx2", "fma"} <= set(cpu_flags):
-        raise PortableUnavailable(f"the portable arithmetic needs an x86-64 CPU with AVX2 and FMA; this one is "
-                                  f"{arch} with {'AVX2' if 'avx2' in cpu_flags else 'no AVX2'} and "
-                                  f"{'FMA' if 'fma' in cpu_flags else 'no FMA'} (run without PORTABLE=1 / --portable)")
-    if numpy_features is None or numpy_dispatch is None:
-        from numpy._core import _multiarray_umath as npu
-        numpy_features, numpy_dispatch = dict(npu.__cpu_features__), list(npu.__cpu_dispatch__)
-    off = [f for f in numpy_dispatch if _NPY_ABOVE_AVX2.match(f) and numpy_features.get(f)]
-    env = {"TF_ENABLE_ONEDNN_OPTS": "0", "ONEDNN_MAX_CPU_ISA": "AVX2", "TF_NUM_INTRAOP_THREADS": "1",
-           "TF_NUM_INTEROP_THREADS": "1", "OMP_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1",
-           "OPENBLAS_CORETYPE": "Haswell"}
-    if off:
-        env["NPY_DISABLE_CPU_FEATURES"] = " ".join(off)
-    return env
-
-
-def use_portable_arithmetic() -> dict[str, str]:
-    """Put :func:`portable_env` into this process's environment, which the notebook kernels (and
-    their search workers) inherit; returns it. Variables the user had set otherwise are reported,
-    then overridden. Taught in the README."""
-    env = portable_env()
-    changed = [f"{k}={os.environ[k]}" for k, v in env.items() if k in os.environ and os.environ[k] != v]
-    if changed:
-        print("portable arithmetic overrides " + ", ".join(changed), flush=True)
-    os.environ.update(env)
-    return env
-
-
 _ABS = re.compile(r"(?<![\w.])(/(?:[\w.+-]+/)+)")
 
 
@@ -514,12 +430,13 @@ def figures_table(run_dir: Path) -> str:
 
 
 def run(preset: str = "default", selector: str | None = None, overrides: dict | None = None,
-        out: Path | None = None, log: bool = True, *, resume: Path | None = None, portable: bool = False,
+        out: Path | None = None, log: bool = True, *, resume: Path | None = None, arithmetic: str = "auto",
         nb_dir: Path = NOTEBOOKS, presets_dir: Path = PRESETS, execute_fn=None) -> Path:
     """Execute the selected notebooks into a new run folder and print their figures.
 
-    ``portable``: run under :func:`portable_env` (recorded in ``run.json`` as ``"arithmetic"``; a
-    resumed run keeps the arithmetic it started with).
+    ``arithmetic``: ``"auto"`` (portable where the CPU can), ``"portable"`` or ``"native"``
+    (:func:`choose_arithmetic`); what ran is recorded in ``run.json`` as ``"arithmetic"``. A
+    resumed run keeps the arithmetic it started with.
 
     ``resume``: an interrupted run folder. Its notebooks run again with the parameters
     recorded in its ``run.json``, except those that finished there; a search notebook
@@ -552,23 +469,37 @@ def run(preset: str = "default", selector: str | None = None, overrides: dict | 
             else:
                 plan.append((path, params, expects.get(stem, {})))
         meta.setdefault("resumed", []).append(stamp)
-        if portable and meta.get("arithmetic") != "portable":
-            raise PresetError(f"{run_dir} started with the native arithmetic; a resume keeps it (drop --portable)")
-        if meta.get("arithmetic") == "portable":
-            use_portable_arithmetic()
+        recorded = meta.get("arithmetic", "native")
+        if arithmetic not in ("auto", recorded):
+            raise PresetError(f"{run_dir} started with the {recorded} arithmetic; a resume keeps it "
+                              f"(drop --arithmetic {arithmetic})")
+        chosen = recorded
     else:
         plan = resolve(preset, selector, overrides, nb_dir=nb_dir, presets_dir=presets_dir)
         run_dir = Path(out) if out else RUNS / f"{stamp}-{preset}"
         if run_dir.exists() and any(run_dir.iterdir()):
             raise FileExistsError(f"run folder {run_dir} exists and is not empty; runs never overwrite "
                                   f"(continue an interrupted one with --resume {run_dir})")
-        if portable:  # before anything is created: a CPU that cannot run it fails here
-            use_portable_arithmetic()
+        chosen = choose_arithmetic(arithmetic)  # before anything is created: "portable" fails here
         run_dir.mkdir(parents=True, exist_ok=True)
-        meta = {"preset": preset, "started": stamp, "arithmetic": "portable" if portable else "native",
-                "versions": package_versions(), "machine": machine_facts(),
-                "notebooks": {p.stem: params for p, params, _ in plan}}
-    write_run_json(run_dir, meta)
+        meta = {"preset": preset, "started": stamp, "arithmetic": chosen,
+                "versions": package_versions(), "notebooks": {p.stem: params for p, params, _ in plan}}
+    with arithmetic_env(chosen):
+        if resume is None:
+            meta["machine"] = machine_facts()  # the environment the notebooks see
+        write_run_json(run_dir, meta)
+        failures = _execute_plan(plan, run_dir, meta, execute_fn, log)
+    print(f"\nrun folder: {run_dir}\n")
+    print(figures_table(run_dir))
+    if failures:
+        raise SystemExit("notebooks failed:\n  " + "\n  ".join(failures)
+                         + f"\ncontinue with: python -m helpers.runner run --resume {run_dir}")
+    return run_dir
+
+
+def _execute_plan(plan, run_dir: Path, meta: dict, execute_fn, log: bool) -> list[str]:
+    """Execute (notebook, parameters, expected ranges) in order into ``run_dir``, recording each
+    finished notebook's time and missed expectations in its ``run.json``; returns the failures."""
     failures = []
     for path, params, expect in plan:
         print(f"--> {path.stem} {params or ''}", flush=True)
@@ -588,15 +519,21 @@ def run(preset: str = "default", selector: str | None = None, overrides: dict | 
             print("    the preset's expected ranges: " + ("all met" if not missed else
                   "MISSED " + "; ".join(missed)), flush=True)
         write_run_json(run_dir, meta)  # a resume skips it
-    print(f"\nrun folder: {run_dir}\n")
-    print(figures_table(run_dir))
-    if failures:
-        raise SystemExit("notebooks failed:\n  " + "\n  ".join(failures)
-                         + f"\ncontinue with: python -m helpers.runner run --resume {run_dir}")
-    return run_dir
+    return failures
 
 
-def publish(selector: str | None = None, from_run: Path | None = None, nb_dir: Path = NOTEBOOKS) -> None:
+def record_arithmetic(path: Path, arithmetic: str) -> None:
+    """Write the arithmetic an executed notebook ran under into its metadata
+    (``metadata.tinynas.arithmetic``), so a committed notebook says it itself. Taught in the README."""
+    import nbformat
+
+    nb = nbformat.read(path, as_version=4)
+    nb.metadata.setdefault("tinynas", {})["arithmetic"] = arithmetic
+    nbformat.write(nb, path)
+
+
+def publish(selector: str | None = None, from_run: Path | None = None, nb_dir: Path = NOTEBOOKS,
+            arithmetic: str = "auto") -> None:
     """Re-execute notebooks at their default parameters and write them back into notebooks/.
 
     This is how the committed copies (with outputs) are refreshed. Each execution
@@ -629,14 +566,26 @@ def publish(selector: str | None = None, from_run: Path | None = None, nb_dir: P
             if src != ran:
                 raise PresetError(f"{path.name} changed since it ran in {from_run}; execute it again")
             shutil.copyfile(executed, path)
-            print(f"published {path.name} from {from_run} ({meta['wall_seconds'][path.stem]:.0f} s)")
+            record_arithmetic(path, meta.get("arithmetic", "native"))
+            print(f"published {path.name} from {from_run} ({meta['wall_seconds'][path.stem]:.0f} s, "
+                  f"{meta.get('arithmetic', 'native')} arithmetic)")
         return
-    for path in select(selector):
-        stamp = _dt.datetime.now().strftime("%Y%m%d-%H%M%S")
-        out = RUNS / f"{stamp}-publish-{path.stem}"
-        executed, secs = execute(path, out, {}, log=True)
-        shutil.copyfile(executed, path)
-        print(f"published {path.name} ({secs:.0f} s); run folder {out}")
+    chosen = choose_arithmetic(arithmetic)
+    with arithmetic_env(chosen):
+        for path in select(selector):
+            stamp = _dt.datetime.now().strftime("%Y%m%d-%H%M%S")
+            out = RUNS / f"{stamp}-publish-{path.stem}"
+            out.mkdir(parents=True, exist_ok=False)
+            # a run folder like make run's: an interrupted publish resumes with run --resume, then publish --from
+            meta = {"preset": "default", "started": stamp, "arithmetic": chosen, "versions": package_versions(),
+                    "machine": machine_facts(), "notebooks": {path.stem: {}}}
+            write_run_json(out, meta)
+            executed, secs = execute(path, out, {}, log=True)
+            meta["wall_seconds"] = {path.stem: round(secs, 1)}
+            write_run_json(out, meta)
+            record_arithmetic(executed, chosen)
+            shutil.copyfile(executed, path)
+            print(f"published {path.name} ({secs:.0f} s, {chosen} arithmetic); run folder {out}")
 
 
 def resolve_cli_value(value: str):
@@ -714,27 +663,31 @@ def main(argv: list[str] | None = None) -> None:
     r.add_argument("--out", default=None, help="run folder (must be new or empty)")
     r.add_argument("--resume", default=None, metavar="RUN_DIR",
                    help="continue an interrupted run folder: its unfinished notebooks, same parameters")
-    r.add_argument("--portable", action="store_true",
-                   help="pin the floating-point kernels (AVX2, one thread) so figures do not depend on the "
-                        "CPU's vector units or core count (slower; see runner.portable_env)")
+    arith_help = ("floating-point kernels: 'portable' pins them (AVX2, one thread) so figures do not depend "
+                  "on the CPU's vector units or core count (runner.portable_env); 'native' lets TensorFlow "
+                  "pick by CPU; 'auto' (default) is portable where this CPU can run it")
     t = sub.add_parser("table", help="print the recorded figures of a run folder")
     t.add_argument("run_dir", nargs="?", default=None, help="default: the latest run")
     pb = sub.add_parser("publish", help="re-execute notebooks into notebooks/ (committed copies)")
     pb.add_argument("--nb", default=None)
     pb.add_argument("--from", dest="from_run", default=None,
                     help="copy from a finished run folder (default parameters) instead of executing")
+    for p in (r, pb):
+        p.add_argument("--arithmetic", choices=ARITHMETICS, default="auto", help=arith_help)
+        p.add_argument("--portable", dest="arithmetic", action="store_const", const="portable",
+                       help="the same as --arithmetic portable")
     args = ap.parse_args(argv)
     _interrupt_on_sigterm()
     try:
         if args.cmd == "run":
             run(args.preset, args.nb,
                 _parse_overrides(args.parameter, args.parameters_yaml, args.parameter_raw),
-                args.out, resume=args.resume, portable=args.portable)
+                args.out, resume=args.resume, arithmetic=args.arithmetic)
         elif args.cmd == "table":
             path = Path(args.run_dir) if args.run_dir else latest_run()
             print(figures_table(path))
         elif args.cmd == "publish":
-            publish(args.nb, args.from_run)
+            publish(args.nb, args.from_run, arithmetic=args.arithmetic)
     except (PresetError, RunFolderError, FileExistsError, FileNotFoundError, PortableUnavailable) as exc:
         raise SystemExit(f"error: {exc}")
 

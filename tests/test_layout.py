@@ -22,7 +22,7 @@ PKG = ROOT / "helpers"
 #: Layers, bottom (0) to top. A module may import modules of its own layer or below, never above.
 LAYERS = {
     0: ["helpers.run", "helpers.targets", "helpers.tflite_io", "helpers.spaces", "helpers.data",
-        "helpers.stats", "helpers.params"],
+        "helpers.stats", "helpers.params", "helpers.arithmetic"],
     1: ["helpers.resources"],
     2: ["helpers.engine"],
     3: ["helpers.deploy", "helpers.train", "helpers.prune", "helpers.spvd",

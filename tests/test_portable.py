@@ -1,5 +1,6 @@
-"""The portable arithmetic (`make run PORTABLE=1`): what it pins, where it refuses, and that a model
-trained under it is the same on 1 and on 2 cores."""
+"""The portable arithmetic (the default of `make run` where the CPU can run it): what it pins, where it
+refuses or falls back, that a model trained under it is the same on 1 and on 2 cores, and that the
+committed notebooks ran under it."""
 import json
 import os
 import subprocess
@@ -7,7 +8,7 @@ import sys
 
 import pytest
 
-from helpers import runner
+from helpers import arithmetic, runner
 from tests.test_runner_params import _write_nb
 
 _AVX512_NUMPY = {"X86_V3": True, "X86_V4": True, "AVX512_ICL": True, "AVX512_SPR": False, "AVX2": True}
@@ -57,7 +58,7 @@ def test_run_hands_it_to_the_kernels_records_it_and_a_resume_keeps_it(tmp_path, 
         return out_dir / path.name, 0.1
 
     with pytest.raises(SystemExit):
-        runner.run("default", out=tmp_path / "run", portable=True, nb_dir=nbs, presets_dir=presets,
+        runner.run("default", out=tmp_path / "run", arithmetic="portable", nb_dir=nbs, presets_dir=presets,
                    execute_fn=fake_execute)
     assert "overrides OMP_NUM_THREADS=4" in capsys.readouterr().out
     meta = json.loads((tmp_path / "run" / "run.json").read_text())
@@ -67,6 +68,64 @@ def test_run_hands_it_to_the_kernels_records_it_and_a_resume_keeps_it(tmp_path, 
         monkeypatch.delenv(k, raising=False)
     runner.run(resume=tmp_path / "run", nb_dir=nbs, presets_dir=presets, execute_fn=fake_execute)
     assert seen[2] == pinned and len(seen) == 3
+    assert all(k not in os.environ for k in runner.ARITHMETIC_ENV)  # this process gets its own back
+
+
+def _one_notebook(tmp_path):
+    nbs, presets = tmp_path / "nb", tmp_path / "presets"
+    nbs.mkdir(), presets.mkdir()
+    _write_nb(nbs / "00-demo.ipynb", "SEED = 0")
+    (presets / "default.yaml").write_text("{}\n")
+    return nbs, presets
+
+
+def test_auto_is_portable_here_and_native_with_a_warning_where_it_cannot_be(tmp_path, monkeypatch, capsys):
+    nbs, presets = _one_notebook(tmp_path)
+    seen = []
+
+    def fake_execute(path, out_dir, params, log=False):
+        seen.append(os.environ.get("ONEDNN_MAX_CPU_ISA"))
+        return out_dir / path.name, 0.1
+
+    for k in runner.ARITHMETIC_ENV:
+        monkeypatch.delenv(k, raising=False)
+    runner.run("default", out=tmp_path / "a", nb_dir=nbs, presets_dir=presets, execute_fn=fake_execute)
+    assert runner.read_run_json(tmp_path / "a")["arithmetic"] == "portable" and seen == ["AVX2"]
+
+    def no_avx2(*a, **k):
+        raise runner.PortableUnavailable("the portable arithmetic needs an x86-64 CPU with AVX2 and FMA")
+
+    monkeypatch.setattr(arithmetic, "portable_env", no_avx2)
+    runner.run("default", out=tmp_path / "b", nb_dir=nbs, presets_dir=presets, execute_fn=fake_execute)
+    assert runner.read_run_json(tmp_path / "b")["arithmetic"] == "native" and seen[1] is None
+    assert "warning: the portable arithmetic needs" in capsys.readouterr().out
+    with pytest.raises(runner.PortableUnavailable):  # asked for explicitly, it refuses before any work
+        runner.run("default", out=tmp_path / "c", arithmetic="portable", nb_dir=nbs, presets_dir=presets,
+                   execute_fn=fake_execute)
+    assert not (tmp_path / "c").exists() and len(seen) == 2
+    with pytest.raises(ValueError, match="not one of"):
+        runner.choose_arithmetic("fast")
+
+
+def test_the_cli_reads_arithmetic_and_portable(monkeypatch):
+    calls = []
+    monkeypatch.setattr(runner, "run", lambda *a, **k: calls.append(k["arithmetic"]))
+    monkeypatch.setattr(runner, "publish", lambda *a, **k: calls.append(k["arithmetic"]))
+    runner.main(["run", "--nb", "00"])
+    runner.main(["run", "--portable"])
+    runner.main(["run", "--arithmetic", "native"])
+    runner.main(["publish", "--nb", "03", "--arithmetic", "native"])
+    runner.main(["publish", "--portable"])
+    assert calls == ["auto", "portable", "native", "native", "portable"]
+
+
+def test_every_committed_notebook_ran_under_the_portable_arithmetic():
+    import nbformat
+
+    for path in runner.notebooks():
+        meta = nbformat.read(path, as_version=4).metadata
+        assert meta.get("tinynas", {}).get("arithmetic") == "portable", f"{path.name}: republish it " \
+            "(python -m helpers.runner publish --nb NN) on a CPU with AVX2 and FMA"
 
 
 def test_a_native_run_cannot_be_resumed_portable(tmp_path):
@@ -76,7 +135,10 @@ def test_a_native_run_cannot_be_resumed_portable(tmp_path):
     run_dir.mkdir()
     runner.write_run_json(run_dir, {"preset": "default", "arithmetic": "native", "notebooks": {}})
     with pytest.raises(runner.PresetError, match="native arithmetic"):
-        runner.run(resume=run_dir, portable=True, nb_dir=nbs, execute_fn=lambda *a, **k: None)
+        runner.run(resume=run_dir, arithmetic="portable", nb_dir=nbs, execute_fn=lambda *a, **k: None)
+    runner.write_run_json(run_dir, {"preset": "default", "arithmetic": "portable", "notebooks": {}})
+    with pytest.raises(runner.PresetError, match="portable arithmetic"):
+        runner.run(resume=run_dir, arithmetic="native", nb_dir=nbs, execute_fn=lambda *a, **k: None)
 
 
 _TRAIN = """

@@ -5,7 +5,7 @@ import os
 
 import pytest
 
-from helpers import runner
+from helpers import arithmetic, runner
 
 
 def _write_nb(path, params_source, *cells):
@@ -223,4 +223,4 @@ def test_machine_facts_name_the_arithmetic(monkeypatch):
     assert f["env"] == {"ONEDNN_MAX_CPU_ISA": "AVX2"}
     assert f["logical_cores"] == os.cpu_count() and f["cpu"] and f["arch"]
     assert f["usable_cores"] == len(os.sched_getaffinity(0))
-    assert set(f["simd"]) <= set(runner._SIMD)
+    assert set(f["simd"]) <= set(arithmetic._SIMD)

@@ -15,7 +15,7 @@ Automated ML Deployment on Extreme Edge Devices*) searches for networks under th
 trained for about a minute, converted to int8, run in the real TensorFlow Lite Micro
 interpreter, and measured against seven real MCU boards.
 
-*Runs in about 1 minute on a 2-core machine (38 s measured in a whole `make run`, dataset cached).*
+*Runs in about 1 minute on a 2-core machine (66 s measured for the committed outputs under the portable arithmetic beside another notebook, dataset cached).*
 """),
 ("md", """
 **Goals**

@@ -18,7 +18,7 @@ procedure (the paper's Figures 3 and 12) on MNIST-sized inputs upsampled to 16â€
 **tests the premise** by training a handful of sampled models from the chosen space and from a
 low-ranked one.
 
-*Runs in about 18 minutes on a 2-core machine (17.6 min measured for the committed outputs; about 5 of them train the patch-only model of Part 5, and a smaller `PATCH_N_TRAIN` shortens that).*
+*Runs in about 6 minutes on a 2-core machine (6.1 min measured for the committed outputs under the portable arithmetic beside another notebook; the earlier native publish took 17.6 min, most of it training the patch-only model of Part 5, which a smaller `PATCH_N_TRAIN` shortens).*
 """),
 ("md", """
 **Goals**

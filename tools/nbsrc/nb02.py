@@ -17,7 +17,7 @@ notebook reproduces that search on MNIST under μNAS's MNIST bounds, next to a r
 baseline with the same budget, then deploys the best feasible network to int8 and runs it in
 the real TensorFlow-Lite-Micro interpreter to check the bounds by measurement.
 
-*Runs in about 9 minutes on a 2-core machine* (8.7 min measured for the committed outputs on an idle machine, 17.3 min beside the unit tests: 3 search seeds × 2 searches of 60 trials with 2 worker processes; screening and final training about 1 min).
+*Runs in about 20 minutes on a 2-core machine* (19.9 min measured for the committed outputs under the portable arithmetic beside another notebook, one thread per process: 3 search seeds × 2 searches of 60 trials with 2 worker processes; natively, before, 8.7 min on an idle machine).
 """),
 ("md", """
 **Goals**

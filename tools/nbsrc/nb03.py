@@ -19,7 +19,7 @@ search on MNIST with keras-tuner's Bayesian-optimisation oracle on the series' s
 store, deploys the best model to int8 in TensorFlow Lite Micro, and puts it beside μNAS's aging
 evolution (notebook 02) on the same bounds and budget.
 
-*Runs in about 3 minutes on a 2-core machine.* (Measured: 10.7 minutes with 5 search seeds on an idle machine, about 2 minutes per seed; the committed outputs, one seed, 2.6 minutes.)
+*Runs in about 12 minutes on a 2-core machine* (5 search seeds, about 2 minutes each; measured 11.9 minutes under the portable arithmetic, `results/20261203-portable/`). `-y "SEARCH_SEEDS: [0]"` runs one seed in about 3 minutes, with no verdict.
 """),
 ("md", """
 **Goals**
@@ -69,7 +69,7 @@ CURVE_SPARSITIES = [0.5, 0.7, 0.85]   # SpVD vs magnitude at these fractions of 
 CURVE_EPOCHS = 1             # training per curve point on the N_TRAIN search images
 ENGINE_TARGET = "stm32f746zg"   # MCU of the sparse-engine emulation (helpers.targets)
 WORKERS = 1
-SEARCH_SEEDS = [0]           # BO and aging evolution once per seed (contains SEED): the BO-vs-AE verdict is over seeds
+SEARCH_SEEDS = [0, 1, 2, 3, 4]   # BO and aging evolution once per seed (contains SEED): the BO-vs-AE verdict is over seeds
 SEED = 0
 """, "parameters"),
 ("code", """
@@ -335,15 +335,13 @@ flipped from "held" to "undecided" under other floating-point kernels;
 the interval is a **two-level bootstrap** (`stats.runs_ci` with a set statistic): seeds with
 replacement, then each drawn seed's trials, the hypervolume difference and the difference of the
 best feasible validation error (a resample with no feasible candidate counts as `MAX_ERROR`) per
-seed, averaged over the seeds. With the default's one seed there is no interval and the verdict
-is *undecided at this budget* on every machine. Five seeds (`make run NB=03 ARGS='-y "SEARCH_SEEDS:
-[0, 1, 2, 3, 4]"'`, about 2 minutes per seed) are not enough either: on this machine they said
-"held" for the error claim and "undecided" for the hypervolume, and the same 5 seeds under other
-kernels flipped one verdict or the other (oneDNN off: hypervolume held; oneDNN held to AVX2: error
-undecided; `results/20261202-verdict-stability/`). Under the portable arithmetic (`make run PORTABLE=1`:
-kernels held to AVX2, one thread) the same 5 seeds give the same figures on 1 and on 2 cores, and
-both claims are undecided (error -0.0214 [-0.0505, +0.0046], hypervolume +0.012 [-0.026, +0.047];
-`results/20261203-portable/`). A claim is decided only when the 95 % interval excludes 0.
+seed, averaged over the seeds; with one seed there is no interval and no verdict. The default runs
+5 seeds. Natively (TensorFlow picking its kernels by CPU) these 5 seeds said "held" for the error
+claim on one machine and flipped one verdict or the other under other kernels (oneDNN off:
+hypervolume held; oneDNN held to AVX2: error undecided; `results/20261202-verdict-stability/`).
+So the series runs under the *portable arithmetic* by default (`runner.portable_env`: kernels held
+to AVX2, one thread), where the same 5 seeds gave the same figures on 1 and on 2 cores
+(`results/20261203-portable/`). A claim is decided only when the 95 % interval excludes 0.
 """),
 ("code", """
 t0, c0 = time.time(), helpers.run.cpu_seconds()

@@ -41,7 +41,7 @@ notebook and figures are committed in `results/20261202-full-04/` (there, retrai
 learning-rate decay, latency binds all three models at 96–99 % of their targets and L reaches 90.35 % on
 the synthetic set, one seed).
 
-*Runs in about 8 minutes on a shared 2-core machine (7.6 min measured for the committed outputs while notebook 04's full preset and a perturbed run of 02 ran beside it; 4.6 min with one run beside it).*
+*Runs in about 4 minutes on a 2-core machine (4.1 min measured for the committed outputs under the portable arithmetic beside another notebook).*
 """),
 ("md", """
 **Goals**

@@ -18,7 +18,7 @@ run the MCUNet evolution under the target's SRAM and flash, and deploy the picke
 TFLite-Micro, with no retraining. The experiment that matters: how far inherited weights are from
 the same architectures trained from scratch, with and without progressive shrinking.
 
-*Runs in about 20 minutes on a 2-core machine (38 min measured for the committed outputs while notebook 04's full preset ran beside it on the same two cores; 12.8 min before both arms were trained with 3 seeds, `PS_SEEDS`; accuracy-driven evolution and 20 progressively shrunk subnets cost more than the earlier version's 6 minutes).*
+*Runs in about 14 minutes on a 2-core machine (13.6 min measured for the committed outputs under the portable arithmetic beside another notebook).*
 """),
 ("md", """
 **Goals**

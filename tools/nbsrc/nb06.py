@@ -18,7 +18,7 @@ compiled for a Cortex-M4 / M7 and executed instruction by instruction in an emul
 (`helpers.engine.kernels`, `helpers.engine.emulator`; details and caveats in
 [docs/emulator.md](../docs/emulator.md)).
 
-*Runs in about 4 minutes on a 2-core machine (238 s measured for the committed outputs, C builds included, most of it the MLPerf latency table and the patch-based study; `MLPERF_BENCHMARKS = ["anomaly detection"]` makes it about 1.5 minutes).*
+*Runs in about 4 minutes on a 2-core machine (72 s measured for the committed outputs under the portable arithmetic beside another notebook with the C compile cache warm, 238 s before with a cold one; most of it the MLPerf latency table and the patch-based study; `MLPERF_BENCHMARKS = ["anomaly detection"]` makes it about 1.5 minutes).*
 """),
 ("md", """
 **Goals**

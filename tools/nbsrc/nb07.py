@@ -18,7 +18,7 @@ finalists are then trained the same way, converted to int8 and measured by one h
 differences between methods are judged against their spread over seeds.
 
 *Runs in about 6 minutes on a 2-core machine at its defaults (MNIST, one seed, 45 CPU-seconds
-per search; 349 s measured). The full preset (both tasks, 3 seeds, 120 CPU-seconds per search)
+per search; 408 s measured under the portable arithmetic beside another notebook). The full preset (both tasks, 3 seeds, 120 CPU-seconds per search)
 is committed under `results/20261202-full/` and shown in Part 5.*
 """),
 ("md", """
@@ -40,7 +40,7 @@ OVERRIDES = {}           # other protocol fields for every task, e.g. {"epochs_f
 WORKERS = 2              # jobs at a time, each in its own process with one TensorFlow thread
 JOBS_DIR = ""            # where job records go (empty: this run's folder; relative: to the project root)
 RECORDED = "results/20261202-full/jobs"   # a committed full run shown in Part 5 (relative to the project root; empty: none)
-SPARSE_RESULT = "results/20261202-default/03-sparse-pruning.json"   # 03's recorded figures: its deployed model, weights dense vs sparse on our engine (empty: skip)
+SPARSE_RESULT = "results/20261203-default/03-sparse-pruning.json"   # 03's recorded figures: its deployed model, weights dense vs sparse on our engine (empty: skip)
 SEED = 0                 # seed of the bootstrap intervals (the jobs' seeds are SEEDS)
 """, "parameters"),
 ("code", """
