@@ -11,6 +11,7 @@ import os
 import platform
 import re
 
+#: Environment variables that change a run's floating-point arithmetic (kernels, threads).
 ARITHMETIC_ENV = ("TF_ENABLE_ONEDNN_OPTS", "ONEDNN_MAX_CPU_ISA", "OPENBLAS_CORETYPE", "OPENBLAS_NUM_THREADS",
                   "NPY_DISABLE_CPU_FEATURES", "TF_NUM_INTRAOP_THREADS", "TF_NUM_INTEROP_THREADS", "OMP_NUM_THREADS",
                   "CUDA_VISIBLE_DEVICES")

@@ -6,6 +6,7 @@ Taught in the README (``make run``). Usage::
     python -m helpers.runner run --preset smoke --nb 00   # one notebook, small parameters
     python -m helpers.runner run --nb 02 -p TARGET stm32f446re -p ROUNDS 50
     python -m helpers.runner run --resume runs/<folder>   # continue an interrupted run
+    python -m helpers.runner run --arithmetic native      # TensorFlow's kernels by CPU (default: portable)
     python -m helpers.runner table runs/<folder>          # print a run's recorded figures
     python -m helpers.runner publish --nb 00              # re-execute into notebooks/ (committed copy)
     python -m helpers.runner publish --from runs/<folder> # or copy a default run's executed notebooks
@@ -40,7 +41,6 @@ import yaml
 
 from helpers.arithmetic import (ARITHMETIC_ENV, ARITHMETICS, PortableUnavailable, arithmetic_env,  # noqa: F401
                                 choose_arithmetic, machine_facts, portable_env, use_portable_arithmetic)
-
 from helpers.run import format_figures, latest_run, load_figures
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -235,7 +235,6 @@ def package_versions() -> dict[str, str]:
     return out
 
 
-#: Environment variables that change a run's floating-point arithmetic (kernels, threads).
 _ABS = re.compile(r"(?<![\w.])(/(?:[\w.+-]+/)+)")
 
 
