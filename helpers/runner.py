@@ -663,7 +663,7 @@ def main(argv: list[str] | None = None) -> None:
     r.add_argument("--resume", default=None, metavar="RUN_DIR",
                    help="continue an interrupted run folder: its unfinished notebooks, same parameters")
     arith_help = ("floating-point kernels: 'portable' pins them (AVX2, one thread) so figures do not depend "
-                  "on the CPU's vector units or core count (runner.portable_env); 'native' lets TensorFlow "
+                  "on the CPU's vector units or core count (arithmetic.portable_env); 'native' lets TensorFlow "
                   "pick by CPU; 'auto' (default) is portable where this CPU can run it")
     t = sub.add_parser("table", help="print the recorded figures of a run folder")
     t.add_argument("run_dir", nargs="?", default=None, help="default: the latest run")
