@@ -341,7 +341,7 @@ claim on one machine and flipped one verdict or the other under other kernels (o
 hypervolume held; oneDNN held to AVX2: error undecided; `results/20261202-verdict-stability/`).
 So the series runs under the *portable arithmetic* by default (`runner.portable_env`: kernels held
 to AVX2, one thread), where the same 5 seeds gave the same figures on 1 and on 2 cores
-(`results/20261203-portable/`). A claim is decided only when the 95 % interval excludes 0.
+(`results/20261203-portable/`). Ten seeds narrow both intervals around zero (error −0.0082 [−0.0258, +0.0114], hypervolume −0.003 [−0.034, +0.016]; `results/20261203-bo-vs-ae-10seeds/`): at this budget the two searches are not told apart. A claim is decided only when the 95 % interval excludes 0.
 """),
 ("code", """
 t0, c0 = time.time(), helpers.run.cpu_seconds()
