@@ -532,7 +532,7 @@ def record_arithmetic(path: Path, arithmetic: str) -> None:
 
 
 def publish(selector: str | None = None, from_run: Path | None = None, nb_dir: Path = NOTEBOOKS,
-            arithmetic: str = "auto") -> None:
+            arithmetic: str = "auto", presets_dir: Path = PRESETS, execute_fn=None) -> None:
     """Re-execute notebooks at their default parameters and write them back into notebooks/.
 
     This is how the committed copies (with outputs) are refreshed. Each execution
@@ -564,27 +564,23 @@ def publish(selector: str | None = None, from_run: Path | None = None, nb_dir: P
                    if "injected-parameters" not in c.get("metadata", {}).get("tags", [])]
             if src != ran:
                 raise PresetError(f"{path.name} changed since it ran in {from_run}; execute it again")
+            ran_under = meta.get("arithmetic", "native")
             shutil.copyfile(executed, path)
-            record_arithmetic(path, meta.get("arithmetic", "native"))
+            record_arithmetic(path, ran_under)
             print(f"published {path.name} from {from_run} ({meta['wall_seconds'][path.stem]:.0f} s, "
-                  f"{meta.get('arithmetic', 'native')} arithmetic)")
+                  f"{ran_under} arithmetic)")
         return
-    chosen = choose_arithmetic(arithmetic)
-    with arithmetic_env(chosen):
-        for path in select(selector):
-            stamp = _dt.datetime.now().strftime("%Y%m%d-%H%M%S")
-            out = RUNS / f"{stamp}-publish-{path.stem}"
-            out.mkdir(parents=True, exist_ok=False)
-            # a run folder like make run's: an interrupted publish resumes with run --resume, then publish --from
-            meta = {"preset": "default", "started": stamp, "arithmetic": chosen, "versions": package_versions(),
-                    "machine": machine_facts(), "notebooks": {path.stem: {}}}
-            write_run_json(out, meta)
-            executed, secs = execute(path, out, {}, log=True)
-            meta["wall_seconds"] = {path.stem: round(secs, 1)}
-            write_run_json(out, meta)
-            record_arithmetic(executed, chosen)
-            shutil.copyfile(executed, path)
-            print(f"published {path.name} ({secs:.0f} s, {chosen} arithmetic); run folder {out}")
+    chosen = choose_arithmetic(arithmetic)  # once: a CPU that cannot run it warns once
+    for path in select(selector, nb_dir):
+        stamp = _dt.datetime.now().strftime("%Y%m%d-%H%M%S")
+        # a default run of its own (run.json, expectations): an interrupted publish continues with
+        # run --resume, then publish --from
+        out = run("default", path.stem, out=RUNS / f"{stamp}-publish-{path.stem}", arithmetic=chosen,
+                  nb_dir=nb_dir, presets_dir=presets_dir, execute_fn=execute_fn)
+        record_arithmetic(out / path.name, chosen)
+        shutil.copyfile(out / path.name, path)
+        print(f"published {path.name} ({read_run_json(out)['wall_seconds'][path.stem]:.0f} s, "
+              f"{chosen} arithmetic); run folder {out}")
 
 
 def resolve_cli_value(value: str):

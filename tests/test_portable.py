@@ -109,6 +109,26 @@ def test_auto_is_portable_where_it_can_be_and_native_with_a_warning_elsewhere(tm
         runner.choose_arithmetic("fast")
 
 
+def test_publish_records_the_arithmetic_in_its_run_and_in_the_notebook(tmp_path, monkeypatch):
+    import nbformat
+
+    nbs, presets = _one_notebook(tmp_path)
+    monkeypatch.setattr(runner, "RUNS", tmp_path / "runs")
+    monkeypatch.setattr(arithmetic, "portable_env", lambda *a, **k: {"ONEDNN_MAX_CPU_ISA": "AVX2"})
+
+    def fake_execute(path, out_dir, params, log=False):
+        out_dir.mkdir(parents=True, exist_ok=True)
+        _write_nb(out_dir / path.name, "SEED = 1")  # "executed"
+        return out_dir / path.name, 0.1
+
+    runner.publish("00", nb_dir=nbs, presets_dir=presets, execute_fn=fake_execute)
+    (out,) = (tmp_path / "runs").iterdir()
+    meta = runner.read_run_json(out)
+    assert meta["arithmetic"] == "portable" and meta["notebooks"] == {"00-demo": {}} and meta["wall_seconds"]
+    nb = nbformat.read(nbs / "00-demo.ipynb", as_version=4)
+    assert nb.metadata["tinynas"]["arithmetic"] == "portable" and "SEED = 1" in nb.cells[0].source
+
+
 def test_the_cli_reads_arithmetic_and_portable(monkeypatch):
     calls = []
     monkeypatch.setattr(runner, "run", lambda *a, **k: calls.append(k["arithmetic"]))
