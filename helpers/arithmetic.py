@@ -21,8 +21,10 @@ _SIMD = ("sse4_2", "avx", "avx2", "fma", "avx512f", "avx512_bf16", "amx_tile", "
 def machine_facts() -> dict:
     """What a run's arithmetic depends on besides the code (kept in ``run.json``): CPU model, logical
     cores and those this process may use (``taskset``), the SIMD extensions oneDNN and OpenBLAS
-    choose kernels by, and the environment variables of :data:`ARITHMETIC_ENV` that are set. Two
-    runs whose figures differ on the same code differ here. Taught in the README."""
+    choose kernels by, the cache sizes in KiB (``cache_kib``: Eigen sizes its matrix-product blocks,
+    and so the order of the sums, by them; no variable pins that, see :func:`portable_env`), and the
+    environment variables of :data:`ARITHMETIC_ENV` that are set. Two runs whose figures differ on
+    the same code differ here. Taught in the README."""
     model, flags = platform.processor() or platform.machine(), set()
     try:
         with open("/proc/cpuinfo") as f:
@@ -37,8 +39,36 @@ def machine_facts() -> dict:
         pass
     usable = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
     return {"cpu": model, "arch": platform.machine(), "logical_cores": os.cpu_count(), "usable_cores": usable,
-            "simd": [x for x in _SIMD if x in flags],
+            "simd": [x for x in _SIMD if x in flags], "cache_kib": cache_sizes(),
             "env": {k: os.environ[k] for k in ARITHMETIC_ENV if k in os.environ}}
+
+
+def cache_sizes(root: str = "/sys/devices/system/cpu/cpu0/cache") -> dict[str, int]:
+    """The first core's caches as Linux lists them, in KiB: ``{"L1d": 48, "L1i": 32, "L2": 1024,
+    "L3": 32768}``; empty where the system does not say (not Linux). Recorded by :func:`machine_facts`. Taught in
+    the README."""
+    sizes: dict[str, int] = {}
+    try:
+        entries = sorted(os.listdir(root))
+    except OSError:
+        return sizes
+    units = {"K": 1, "M": 1024, "G": 1024 * 1024}
+    for entry in entries:
+        try:
+            with open(os.path.join(root, entry, "level")) as f:
+                level = f.read().strip()
+            with open(os.path.join(root, entry, "type")) as f:
+                kind = f.read().strip()
+            with open(os.path.join(root, entry, "size")) as f:
+                size = f.read().strip()
+        except OSError:
+            continue
+        m = re.fullmatch(r"(\d+)([KMG]?)", size)
+        if not m:
+            continue
+        name = f"L{level}" + {"Data": "d", "Instruction": "i"}.get(kind, "")
+        sizes[name] = int(m.group(1)) * units.get(m.group(2) or "K", 1)
+    return sizes
 
 
 class PortableUnavailable(RuntimeError):
@@ -55,8 +85,14 @@ def portable_env(cpu_flags: set[str] | None = None, arch: str | None = None,
     """The environment of the *portable arithmetic* (the default of ``make run``): every floating-point
     kernel a notebook's training reaches is pinned to the same code on any x86-64 CPU with AVX2 and
     FMA, and to one thread, so figures do not depend on the core count (measured:
-    ``results/20261203-portable``) nor, by construction, on vector units wider than AVX2 (no second
-    CPU measured).
+    ``results/20261203-portable``) nor on vector units wider than AVX2.
+
+    What it cannot pin: Eigen (TensorFlow's matrix products and reductions) sizes its blocks by the
+    CPU's cache sizes as ``cpuid`` reports them, and no variable overrides that, so two CPUs with
+    other caches sum in another order and train to other last bits (measured under QEMU:
+    ``results/20261203-second-cpu``; 48 KiB L1d here gives 576-deep product blocks, 32 KiB gives
+    384). Figures repeat exactly across machines with the same caches (``machine_facts()["cache_kib"]``);
+    elsewhere the verdicts, with their intervals, are what must repeat.
 
     - ``TF_ENABLE_ONEDNN_OPTS=0``: TensorFlow's own (Eigen) kernels instead of oneDNN's layer kernels;
     - ``ONEDNN_MAX_CPU_ISA=AVX2``: Eigen's matrix products still call oneDNN's sgemm, which picks its

@@ -224,3 +224,16 @@ def test_machine_facts_name_the_arithmetic(monkeypatch):
     assert f["logical_cores"] == os.cpu_count() and f["cpu"] and f["arch"]
     assert f["usable_cores"] == len(os.sched_getaffinity(0))
     assert set(f["simd"]) <= set(arithmetic._SIMD)
+    assert f["cache_kib"] == arithmetic.cache_sizes()
+
+
+def test_cache_sizes_read_what_linux_lists(tmp_path):
+    for i, (level, kind, size) in enumerate([("1", "Data", "48K"), ("1", "Instruction", "32K"),
+                                             ("2", "Unified", "1024K"), ("3", "Unified", "32M")]):
+        d = tmp_path / f"index{i}"
+        d.mkdir()
+        for name, text in (("level", level), ("type", kind), ("size", size)):
+            (d / name).write_text(text + "\n")
+    (tmp_path / "index9").mkdir()  # unreadable entries are skipped, not guessed
+    assert arithmetic.cache_sizes(str(tmp_path)) == {"L1d": 48, "L1i": 32, "L2": 1024, "L3": 32768}
+    assert arithmetic.cache_sizes(str(tmp_path / "absent")) == {}
