@@ -349,6 +349,28 @@ def prune_to(spvd_model, like, sparsity: float):
     return export(spvd_model, like, masks=_global_keep(log_alphas(spvd_model), sparsity))
 
 
+def prune_to_size(spvd_model, like, min_sparsity: float, max_nonzero: int, count) -> tuple:
+    """``(model, sparsity)``: :func:`prune_to` at ``min_sparsity``, then further by ``log_alpha``
+    until ``count(model)`` (the non-zero parameters, e.g. SpArSe's ``model_size(m).nonzero``) is at
+    most ``max_nonzero``. Each kernel weight zeroed removes at most one non-zero parameter, so the
+    sparsity grows by the excess over the kernel count per step. Raises ``ValueError`` when even
+    the kernels all zero cannot meet the bound (biases and other parameters alone exceed it).
+    Taught in 03-sparse-pruning."""
+    n_kernel = sum(int(np.asarray(l.kernel).size) for l in _kernels(like).values())
+    sparsity = float(min_sparsity)
+    model = prune_to(spvd_model, like, sparsity)
+    while True:
+        excess = int(count(model)) - int(max_nonzero)
+        if excess <= 0:
+            return model, sparsity
+        nxt = sparsity + max(excess, 1) / n_kernel
+        if nxt >= 1.0:
+            raise ValueError(f"prune_to_size: {int(count(model))} non-zero parameters at {sparsity:.1%} sparsity "
+                             f"and {max_nonzero} allowed: not reachable by zeroing the {n_kernel} kernel weights")
+        sparsity = nxt
+        model = prune_to(spvd_model, like, sparsity)
+
+
 def magnitude_prune_to(model, sparsity: float):
     """Copy of the plain ``model`` with the ``sparsity`` fraction of smallest-|w| kernel weights
     (all layers pooled, one shot) zero. Taught in 03-sparse-pruning."""

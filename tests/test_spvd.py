@@ -127,3 +127,19 @@ def test_compare_with_magnitude_prunes_both_to_the_same_sparsity(digits, dense):
     # measured (seed 0): SpVD minus magnitude +-0.03 at 50-70%, -0.125 at 85% (SpVD ranks
     # beyond its own 65% without retraining; magnitude fine-tunes at every point)
     assert all(abs(d) < 0.2 for s, d in c.gap().items() if s <= 0.7), c.summary()
+
+
+def test_prune_to_size_meets_a_parameter_bound_the_minimum_sparsity_misses(digits):
+    from helpers.methods import sparse as SP
+    m = _model(digits, seed=2)
+    sm = spvd.to_spvd(m, init_log_sigma2=-8.0)
+    count = lambda model: SP.model_size(model).nonzero  # noqa: E731
+    at_half = count(spvd.prune_to(sm, m, 0.5))
+    bound = at_half - 40                                   # 50 % zero is not enough
+    model, s = spvd.prune_to_size(sm, m, 0.5, bound, count)
+    assert count(model) <= bound < at_half and s > 0.5
+    assert count(spvd.prune_to(sm, m, s - 2 / spvd.nonzero_weights(m)["weights"])) > bound  # close to the least
+    model, s = spvd.prune_to_size(sm, m, 0.5, at_half, count)  # met already: the minimum, unchanged
+    assert s == 0.5 and count(model) == at_half
+    with pytest.raises(ValueError, match="not reachable"):
+        spvd.prune_to_size(sm, m, 0.5, 0, count)           # the biases alone exceed it

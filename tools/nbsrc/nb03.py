@@ -414,8 +414,9 @@ that ships is pruned the way SpArSe prunes: the chosen architecture is trained d
 dropout** (`helpers.spvd`, Molchanov et al. 2017): every weight θ gets a learned σ², the loss adds
 `SPVD_KL_WEIGHT` × KL(q ‖ log-uniform prior) / N, and a weight whose dropout rate
 log α = log σ² − log θ² exceeds 3 is noise and becomes exactly zero. Should that leave fewer
-than `DEPLOY_MIN_SPARSITY` of the weights zero (a short fine-tuning), the weights of highest log α
-are zeroed up to it. Both models, dense and
+than `DEPLOY_MIN_SPARSITY` of the weights zero (a short fine-tuning), or more non-zero parameters
+than `MAX_MODEL_SIZE` (the bound the search met under its own pruning), the weights of highest
+log α are zeroed until both hold (`spvd.prune_to_size`). Both models, dense and
 pruned, are converted to int8 and measured in TFLite-Micro on the same test images; the model
 size is SpArSe's, the non-zero parameters.
 """),
@@ -438,9 +439,11 @@ train.fit(dense_model, ds_final, epochs=FINAL_EPOCHS, lr=best.lr, seed=SEED, pro
 model, spvd_model, sp = spvd.train_spvd(dense_model, ds_final, epochs=SPVD_EPOCHS, kl_weight=SPVD_KL_WEIGHT,
                                         seed=SEED, progress=True)
 print(sp)
-if sp.sparsity < DEPLOY_MIN_SPARSITY:                                   # rank by log alpha beyond the threshold
-    model = spvd.prune_to(spvd_model, dense_model, DEPLOY_MIN_SPARSITY)
-    print(f"log alpha >= 3 left {sp.sparsity:.1%} zero: pruned by log alpha to {DEPLOY_MIN_SPARSITY:.0%}")
+if sp.sparsity < DEPLOY_MIN_SPARSITY or SP.model_size(model).nonzero > MAX_MODEL_SIZE:  # rank by log alpha beyond it
+    model, s = spvd.prune_to_size(spvd_model, dense_model, max(DEPLOY_MIN_SPARSITY, sp.sparsity), MAX_MODEL_SIZE,
+                                  count=lambda m: SP.model_size(m).nonzero)
+    print(f"log alpha >= 3 left {sp.sparsity:.1%} zero: pruned by log alpha to {s:.1%} "
+          f"(at least {DEPLOY_MIN_SPARSITY:.0%}, at most {MAX_MODEL_SIZE} non-zero parameters)")
 val_float = train.accuracy(model, ds_final.x_val, ds_final.y_val)      # the deployed float model
 tfl_dense = deploy.to_tflite_int8(dense_model, ds_final.x_train[:500])
 tfl = deploy.to_tflite_int8(model, ds_final.x_train[:500])              # the deployed (pruned) model
