@@ -10,6 +10,7 @@ import contextlib
 import os
 import platform
 import re
+from pathlib import Path
 
 #: Environment variables that change a run's floating-point arithmetic (kernels, threads).
 ARITHMETIC_ENV = ("TF_ENABLE_ONEDNN_OPTS", "ONEDNN_MAX_CPU_ISA", "OPENBLAS_CORETYPE", "OPENBLAS_NUM_THREADS",
@@ -45,8 +46,8 @@ def machine_facts() -> dict:
 
 def cache_sizes(root: str = "/sys/devices/system/cpu/cpu0/cache") -> dict[str, int]:
     """The first core's caches as Linux lists them, in KiB: ``{"L1d": 48, "L1i": 32, "L2": 1024,
-    "L3": 32768}``; empty where the system does not say (not Linux). Recorded by :func:`machine_facts`. Taught in
-    the README."""
+    "L3": 32768}``; empty where the system does not say (not Linux). Recorded by
+    :func:`machine_facts`. Taught in the README."""
     sizes: dict[str, int] = {}
     try:
         entries = sorted(os.listdir(root))
@@ -55,12 +56,7 @@ def cache_sizes(root: str = "/sys/devices/system/cpu/cpu0/cache") -> dict[str, i
     units = {"K": 1, "M": 1024, "G": 1024 * 1024}
     for entry in entries:
         try:
-            with open(os.path.join(root, entry, "level")) as f:
-                level = f.read().strip()
-            with open(os.path.join(root, entry, "type")) as f:
-                kind = f.read().strip()
-            with open(os.path.join(root, entry, "size")) as f:
-                size = f.read().strip()
+            level, kind, size = (Path(root, entry, name).read_text().strip() for name in ("level", "type", "size"))
         except OSError:
             continue
         m = re.fullmatch(r"(\d+)([KMG]?)", size)

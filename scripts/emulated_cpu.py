@@ -4,7 +4,8 @@ same verdict", with no second machine at hand).
 
 Needs ``qemu-x86_64`` (Debian: ``apt-get install qemu-user``, 7.2 or later for AVX2 and FMA); it is
 not a dependency of the project. QEMU reports the model's CPUID (vendor, SIMD, cache sizes) to the
-program and computes IEEE arithmetic in software, about ten times slower than the machine.
+program and computes IEEE arithmetic in software: measured 10x slower than natively for notebook 00,
+about 50x for notebook 04's DNAS searches.
 
     # the notebook kernel runs under the emulated CPU, the runner natively (portable by default)
     .venv/bin/python scripts/emulated_cpu.py run --cpu Haswell-v4 -- --nb 00 --out runs/check-haswell-a
@@ -120,15 +121,14 @@ def cmd_probe(args: argparse.Namespace) -> int:
     # oneDNN logs each sgemm Eigen's contraction hands it: MxK:KxN, one line per block
     blocks = [m.group(1) for ln in lines if "gemm_api" in ln and ",lda:2304 " in ln
               for m in [re.search(r",,(\d+x\d+:\d+x\d+),", ln)] if m]
-    record = {"cpu": f"QEMU {args.cpu}" if args.cpu else machine_facts()["cpu"],
-              "host": {k: v for k, v in machine_facts().items() if k != "env"},
+    host = {k: v for k, v in machine_facts().items() if k != "env"}
+    record = {"cpu": f"QEMU {args.cpu}" if args.cpu else host["cpu"], "host": host,
               "arithmetic": "portable", "ops": ops,
               "matmul_1000x2304x64_blocks": sorted(set(blocks))}
-    text = json.dumps(record, indent=1)
     if args.compare:
         other = json.loads(Path(args.compare).read_text())["ops"]
         record["differ_from_" + Path(args.compare).stem] = sorted(k for k in ops if other.get(k) != ops[k])
-        text = json.dumps(record, indent=1)
+    text = json.dumps(record, indent=1)
     if args.out:
         Path(args.out).parent.mkdir(parents=True, exist_ok=True)
         Path(args.out).write_text(text + "\n")
