@@ -15,7 +15,7 @@ from pathlib import Path
 #: Environment variables that change a run's floating-point arithmetic (kernels, threads).
 ARITHMETIC_ENV = ("TF_ENABLE_ONEDNN_OPTS", "ONEDNN_MAX_CPU_ISA", "OPENBLAS_CORETYPE", "OPENBLAS_NUM_THREADS",
                   "NPY_DISABLE_CPU_FEATURES", "TF_NUM_INTRAOP_THREADS", "TF_NUM_INTEROP_THREADS", "OMP_NUM_THREADS",
-                  "CUDA_VISIBLE_DEVICES")
+                  "CUDA_VISIBLE_DEVICES", "TENSORFLOW_USE_CUSTOM_CONTRACTION_KERNEL")
 _SIMD = ("sse4_2", "avx", "avx2", "fma", "avx512f", "avx512_bf16", "amx_tile", "asimd", "sve")
 
 
