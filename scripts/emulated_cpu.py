@@ -5,7 +5,8 @@ same verdict", with no second machine at hand).
 Needs ``qemu-x86_64`` (Debian: ``apt-get install qemu-user``, 7.2 or later for AVX2 and FMA); it is
 not a dependency of the project. QEMU reports the model's CPUID (vendor, SIMD, cache sizes) to the
 program and computes IEEE arithmetic in software: measured 10x slower than natively for notebook 00,
-about 50x for notebook 04's DNAS searches.
+about 50x for notebook 04's DNAS searches, about 35x for notebook 01's trainings. Memory grows too: notebook
+01's kernel reached 21.8 GB resident under QEMU, and it was killed for memory beside ``make test``.
 
     # the notebook kernel runs under the emulated CPU, the runner natively (portable by default)
     .venv/bin/python scripts/emulated_cpu.py run --cpu Haswell-v4 -- --nb 00 --out runs/check-haswell-a
