@@ -356,16 +356,16 @@ def prune_to_size(spvd_model, like, min_sparsity: float, max_nonzero: int, count
     sparsity grows by the excess over the kernel count per step. Raises ``ValueError`` when even
     the kernels all zero cannot meet the bound (biases and other parameters alone exceed it).
     Taught in 03-sparse-pruning."""
-    n_kernel = sum(int(np.asarray(l.kernel).size) for l in _kernels(like).values())
+    n_kernel = nonzero_weights(like)["weights"]
     sparsity = float(min_sparsity)
     model = prune_to(spvd_model, like, sparsity)
     while True:
-        excess = int(count(model)) - int(max_nonzero)
-        if excess <= 0:
+        nonzero = int(count(model))
+        if nonzero <= max_nonzero:
             return model, sparsity
-        nxt = sparsity + max(excess, 1) / n_kernel
+        nxt = sparsity + (nonzero - max_nonzero) / n_kernel
         if nxt >= 1.0:
-            raise ValueError(f"prune_to_size: {int(count(model))} non-zero parameters at {sparsity:.1%} sparsity "
+            raise ValueError(f"prune_to_size: {nonzero} non-zero parameters at {sparsity:.1%} sparsity "
                              f"and {max_nonzero} allowed: not reachable by zeroing the {n_kernel} kernel weights")
         sparsity = nxt
         model = prune_to(spvd_model, like, sparsity)
