@@ -40,7 +40,8 @@ from typing import Any
 import yaml
 
 from helpers.arithmetic import (ARITHMETIC_ENV, ARITHMETICS, PortableUnavailable, arithmetic_env,  # noqa: F401
-                                choose_arithmetic, machine_facts, portable_env, use_portable_arithmetic)
+                                choose_arithmetic, machine_facts, parse_eigen_caches, portable_env,
+                                use_portable_arithmetic)
 from helpers.run import format_figures, latest_run, load_figures
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -430,12 +431,15 @@ def figures_table(run_dir: Path) -> str:
 
 def run(preset: str = "default", selector: str | None = None, overrides: dict | None = None,
         out: Path | None = None, log: bool = True, *, resume: Path | None = None, arithmetic: str = "auto",
-        nb_dir: Path = NOTEBOOKS, presets_dir: Path = PRESETS, execute_fn=None) -> Path:
+        eigen_caches: str | None = None, nb_dir: Path = NOTEBOOKS, presets_dir: Path = PRESETS,
+        execute_fn=None) -> Path:
     """Execute the selected notebooks into a new run folder and print their figures.
 
     ``arithmetic``: ``"auto"`` (portable where the CPU can), ``"portable"`` or ``"native"``
     (:func:`choose_arithmetic`); what ran is recorded in ``run.json`` as ``"arithmetic"``. A
-    resumed run keeps the arithmetic it started with.
+    resumed run keeps the arithmetic it started with. ``eigen_caches`` (``"L1,L2,L3"`` bytes or
+    ``"cpuid"``) replaces the portable arithmetic's pin of Eigen's cache sizes
+    (:func:`helpers.arithmetic.arithmetic_env`), recorded as ``"eigen_caches"`` and kept on resume.
 
     ``resume``: an interrupted run folder. Its notebooks run again with the parameters
     recorded in its ``run.json``, except those that finished there; a search notebook
@@ -473,6 +477,9 @@ def run(preset: str = "default", selector: str | None = None, overrides: dict | 
             raise PresetError(f"{run_dir} started with the {recorded} arithmetic; a resume keeps it "
                               f"(drop --arithmetic {arithmetic})")
         chosen = recorded
+        if eigen_caches not in (None, meta.get("eigen_caches")):
+            raise PresetError(f"{run_dir} started with eigen_caches {meta.get('eigen_caches')}; a resume keeps it")
+        eigen_caches = meta.get("eigen_caches")
     else:
         plan = resolve(preset, selector, overrides, nb_dir=nb_dir, presets_dir=presets_dir)
         run_dir = Path(out) if out else RUNS / f"{stamp}-{preset}"
@@ -480,10 +487,13 @@ def run(preset: str = "default", selector: str | None = None, overrides: dict | 
             raise FileExistsError(f"run folder {run_dir} exists and is not empty; runs never overwrite "
                                   f"(continue an interrupted one with --resume {run_dir})")
         chosen = choose_arithmetic(arithmetic)  # before anything is created: "portable" fails here
+        _check_eigen_caches(eigen_caches, chosen)
         run_dir.mkdir(parents=True, exist_ok=True)
         meta = {"preset": preset, "started": stamp, "arithmetic": chosen,
                 "versions": package_versions(), "notebooks": {p.stem: params for p, params, _ in plan}}
-    with arithmetic_env(chosen):
+        if eigen_caches is not None:
+            meta["eigen_caches"] = eigen_caches
+    with arithmetic_env(chosen, eigen_caches):
         if resume is None:
             meta["machine"] = machine_facts()  # the environment the notebooks see
         write_run_json(run_dir, meta)
@@ -494,6 +504,20 @@ def run(preset: str = "default", selector: str | None = None, overrides: dict | 
         raise SystemExit("notebooks failed:\n  " + "\n  ".join(failures)
                          + f"\ncontinue with: python -m helpers.runner run --resume {run_dir}")
     return run_dir
+
+
+def _check_eigen_caches(eigen_caches: str | None, arithmetic: str) -> None:
+    """A run's ``--eigen-caches`` before anything is created: portable only, three byte counts or
+    ``cpuid``."""
+    if eigen_caches is None:
+        return
+    if arithmetic != "portable":
+        raise PresetError(f"--eigen-caches changes the portable arithmetic's pin; this run is {arithmetic}")
+    if eigen_caches != "cpuid":
+        try:
+            parse_eigen_caches(eigen_caches)
+        except ValueError as exc:
+            raise PresetError(str(exc)) from None
 
 
 def _execute_plan(plan, run_dir: Path, meta: dict, execute_fn, log: bool) -> list[str]:
@@ -671,13 +695,17 @@ def main(argv: list[str] | None = None) -> None:
         p.add_argument("--arithmetic", choices=ARITHMETICS, default="auto", help=arith_help)
         p.add_argument("--portable", dest="arithmetic", action="store_const", const="portable",
                        help="the same as --arithmetic portable")
+    r.add_argument("--eigen-caches", default=None, metavar="L1,L2,L3|cpuid",
+                   help="portable only: the cache sizes (bytes) Eigen blocks its products by, instead of the "
+                        "pinned ones of the committed runs; 'cpuid' for this CPU's (what another CPU computed "
+                        "without the pin)")
     args = ap.parse_args(argv)
     _interrupt_on_sigterm()
     try:
         if args.cmd == "run":
             run(args.preset, args.nb,
                 _parse_overrides(args.parameter, args.parameters_yaml, args.parameter_raw),
-                args.out, resume=args.resume, arithmetic=args.arithmetic)
+                args.out, resume=args.resume, arithmetic=args.arithmetic, eigen_caches=args.eigen_caches)
         elif args.cmd == "table":
             path = Path(args.run_dir) if args.run_dir else latest_run()
             print(figures_table(path))

@@ -11,8 +11,12 @@ about 50x for notebook 04's DNAS searches, about 35x for notebook 01's trainings
     # the notebook kernel runs under the emulated CPU, the runner natively (portable by default)
     .venv/bin/python scripts/emulated_cpu.py run --cpu Haswell-v4 -- --nb 00 --out runs/check-haswell-a
     # which of a fixed set of TensorFlow ops give other bits than on this CPU, and the depth of
-    # Eigen's matrix-product blocks (read from oneDNN's verbose log)
+    # Eigen's matrix-product blocks (read from oneDNN's verbose log), under the portable arithmetic
+    # (Eigen's cache sizes pinned, helpers.arithmetic.pin_eigen_caches)
     .venv/bin/python scripts/emulated_cpu.py probe --cpu Haswell-v4 --out results/.../probe-haswell.json
+    # the same with the emulated CPU's own cache sizes (as before the pin), or this CPU with another's
+    .venv/bin/python scripts/emulated_cpu.py probe --cpu Haswell-v4 --eigen-caches cpuid
+    .venv/bin/python scripts/emulated_cpu.py probe --eigen-caches 32768,4194304,16777216
 
 Only the notebook kernel is emulated: a process it starts by ``exec`` (search workers of notebook
 02, the TFLite-Micro and unicorn tools) runs on this CPU. Notebooks that train in their kernel
@@ -99,16 +103,37 @@ def _probe_ops() -> dict[str, str]:
     out["reduce_mean_axes"] = h(tf.reduce_mean(g.normal((64, 1000, 16)), axis=[0, 1]))
     out["softmax"] = h(tf.nn.softmax(g.normal((64, 12))))
     out["exp"], out["tanh"] = h(tf.exp(g.normal((10000,)))), h(tf.tanh(g.normal((10000,))))
+    # Eigen's fast reciprocal and reciprocal square root (batch normalisation) start from the CPU's
+    # rcpps / rsqrtps approximations, whose bits are the vendor's (and QEMU's are exact)
+    pos = tf.abs(g.normal((10000,))) + 0.1
+    out["rsqrt"], out["reciprocal"] = h(tf.math.rsqrt(pos)), h(tf.math.reciprocal(pos))
+    out["divide"], out["sqrt"] = h(g.normal((10000,)) / pos), h(tf.sqrt(pos))
+    # what training reaches: the loss of every notebook's classifiers and Keras' batch normalisation
+    logits, labels = g.normal((64, 12)), tf.constant(np.arange(64) % 12)
+    bn_x, scale, offset = g.normal((8, 49, 10, 16)), g.normal((16,)), g.normal((16,))
+    with tf.GradientTape(persistent=True) as tape:
+        tape.watch([logits, bn_x, scale])
+        xent = tf.nn.sparse_softmax_cross_entropy_with_logits(labels, logits)
+        bn = tf.compat.v1.nn.fused_batch_norm(bn_x, scale, offset, is_training=True)[0]
+        lb = tf.reduce_sum(bn ** 2)
+    out["sparse_xent"], out["sparse_xent_grad"] = h(xent), h(tape.gradient(xent, logits))
+    out["fused_batch_norm"], out["fused_batch_norm_grad"] = h(bn), h(tape.gradient(lb, bn_x))
     return out
 
 
 def cmd_probe(args: argparse.Namespace) -> int:
-    from helpers.arithmetic import machine_facts, portable_env
+    from helpers.arithmetic import (EIGEN_CACHES_ENV, eigen_caches_in_use, machine_facts, parse_eigen_caches,
+                                    portable_env)
 
     if args.inner:
-        print(json.dumps(_probe_ops()))
+        ops = _probe_ops()
+        print(json.dumps({"ops": ops, "eigen_caches": eigen_caches_in_use().get("libtensorflow_cc.so.2")}))
         return 0
     env = dict(os.environ, **portable_env(), TF_CPP_MIN_LOG_LEVEL="3", ONEDNN_VERBOSE="1")
+    if args.eigen_caches == "cpuid":
+        env.pop(EIGEN_CACHES_ENV)
+    elif args.eigen_caches:
+        env[EIGEN_CACHES_ENV] = ",".join(map(str, parse_eigen_caches(args.eigen_caches)))
     cmd = [sys.executable, __file__, "probe", "--inner"]
     if args.cpu:
         qemu = _qemu()
@@ -118,17 +143,19 @@ def cmd_probe(args: argparse.Namespace) -> int:
     if res.returncode:
         raise SystemExit(f"the probe failed ({res.returncode}):\n{res.stderr[-2000:]}")
     lines = res.stdout.splitlines()
-    ops = json.loads(next(ln for ln in reversed(lines) if ln.startswith("{")))
+    inner = json.loads(next(ln for ln in reversed(lines) if ln.startswith("{")))
+    ops = inner["ops"]
     # oneDNN logs each sgemm Eigen's contraction hands it: MxK:KxN, one line per block
     blocks = [m.group(1) for ln in lines if "gemm_api" in ln and ",lda:2304 " in ln
               for m in [re.search(r",,(\d+x\d+:\d+x\d+),", ln)] if m]
     host = {k: v for k, v in machine_facts().items() if k != "env"}
     record = {"cpu": f"QEMU {args.cpu}" if args.cpu else host["cpu"], "host": host,
-              "arithmetic": "portable", "ops": ops,
+              "arithmetic": "portable", "eigen_caches_pinned": env.get(EIGEN_CACHES_ENV),
+              "eigen_caches_used": inner["eigen_caches"], "ops": ops,
               "matmul_1000x2304x64_blocks": sorted(set(blocks))}
     if args.compare:
         other = json.loads(Path(args.compare).read_text())["ops"]
-        record["differ_from_" + Path(args.compare).stem] = sorted(k for k in ops if other.get(k) != ops[k])
+        record["differ_from_" + Path(args.compare).stem] = sorted(k for k in ops if k in other and other[k] != ops[k])
     text = json.dumps(record, indent=1)
     if args.out:
         Path(args.out).parent.mkdir(parents=True, exist_ok=True)
@@ -147,6 +174,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--cpu", help="a QEMU x86 CPU model; this CPU when omitted")
     p.add_argument("--out", help="write the record (JSON) here too")
     p.add_argument("--compare", help="a probe record to list the differing ops against")
+    p.add_argument("--eigen-caches", help="L1,L2,L3 in bytes for Eigen to block by, or 'cpuid' for the CPU's own "
+                                          "(default: the portable arithmetic's pin)")
     p.add_argument("--inner", action="store_true", help=argparse.SUPPRESS)
     args = ap.parse_args(argv)
     return cmd_run(args) if args.cmd == "run" else cmd_probe(args)

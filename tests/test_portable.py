@@ -187,3 +187,96 @@ def test_training_under_it_is_the_same_on_one_and_on_two_cores():
 
     both = sorted(os.sched_getaffinity(0))[:2]
     assert weights({both[0]}) == weights(set(both))
+
+
+_PRODUCT = """
+import hashlib, json, sys
+import helpers  # pins Eigen's cache sizes where TINYNAS_EIGEN_CACHES is set
+import numpy as np, tensorflow as tf
+from helpers import arithmetic
+r = np.random.default_rng(0)
+a, b = r.standard_normal((1000, 2304)).astype("float32"), r.standard_normal((2304, 64)).astype("float32")
+first = hashlib.sha1((tf.constant(a) @ tf.constant(b)).numpy().tobytes()).hexdigest()
+late = sys.argv[1:] and arithmetic.pin_eigen_caches(tuple(int(v) for v in sys.argv[1].split(",")))
+print(json.dumps({"first": first, "late": hashlib.sha1((tf.constant(a) @ tf.constant(b)).numpy().tobytes()).hexdigest(),
+                  "in_use": arithmetic.eigen_caches_in_use()}))
+"""
+_HERE_ON_COMMITTED = (49152, 1048576, 402653184)  # the committed runs' CPU (arithmetic.PORTABLE_EIGEN_CACHES)
+_ROME = (32768, 524288, 16777216)  # what Eigen reads on an AMD EPYC Rome (measured under QEMU's EPYC-Rome-v2)
+
+
+def _product(caches, *late):
+    env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3", **runner.portable_env())
+    if caches is None:
+        env.pop(arithmetic.EIGEN_CACHES_ENV)
+    else:
+        env[arithmetic.EIGEN_CACHES_ENV] = ",".join(map(str, caches))
+    out = subprocess.run([sys.executable, "-c", _PRODUCT, *late], env=env, capture_output=True, text=True,
+                         timeout=300, cwd=os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+    assert out.returncode == 0, out.stderr[-2000:]
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+def test_the_pinned_cache_sizes_set_the_sum_order_of_a_product_in_every_library():
+    ours, rome, own = _product(_HERE_ON_COMMITTED), _product(_ROME), _product(None)
+    libs = {p.name for p in arithmetic.tensorflow_eigen_libraries()}
+    assert "libtensorflow_cc.so.2" in libs
+    assert ours["in_use"] == {lib: list(_HERE_ON_COMMITTED) for lib in libs}
+    assert rome["in_use"] == {lib: list(_ROME) for lib in libs}
+    # 576-deep blocks against 384-deep ones (results/20261203-second-cpu): other last bits
+    assert ours["first"] != rome["first"]
+    # unpinned, Eigen reads this CPU's caches; pinning those very sizes changes nothing
+    cpuid = own["in_use"]["libtensorflow_cc.so.2"]
+    assert min(cpuid) > 0 and _product(tuple(cpuid))["first"] == own["first"]
+    # pinned after TensorFlow's first product (read from cpuid by then), the next one follows the pin
+    assert _product(None, ",".join(map(str, _ROME)))["late"] == rome["first"]
+
+
+def test_portable_pins_the_committed_runs_cache_sizes():
+    env = runner.portable_env({"avx2", "fma"}, "x86_64", {}, [])
+    assert arithmetic.parse_eigen_caches(env[arithmetic.EIGEN_CACHES_ENV]) == arithmetic.PORTABLE_EIGEN_CACHES
+    assert arithmetic.EIGEN_CACHES_ENV in runner.ARITHMETIC_ENV
+
+
+@pytest.mark.parametrize("text", ["", "1,2", "a,b,c", "1,2,-3", "1,2,3,4"])
+def test_bad_cache_sizes_are_refused_with_an_example(text):
+    with pytest.raises(ValueError, match="three positive byte counts"):
+        arithmetic.parse_eigen_caches(text)
+
+
+def test_elf_symbols_refuses_a_file_that_is_not_elf(tmp_path):
+    (tmp_path / "x.so").write_bytes(b"not an ELF file at all")
+    with pytest.raises(arithmetic.EigenCachesUnavailable, match="not a 64-bit"):
+        arithmetic.elf_symbols(tmp_path / "x.so", ("main",))
+
+
+def test_a_run_hands_other_cache_sizes_to_its_kernels_and_a_resume_keeps_them(tmp_path, monkeypatch):
+    nbs, presets = _one_notebook(tmp_path)
+    _write_nb(nbs / "01-demo.ipynb", "SEED = 0")
+    seen = []
+
+    def fake_execute(path, out_dir, params, log=False):
+        seen.append(os.environ.get(arithmetic.EIGEN_CACHES_ENV))
+        if len(seen) == 2:
+            raise RuntimeError("interrupted")
+        return out_dir / path.name, 0.1
+
+    for k in runner.ARITHMETIC_ENV:
+        monkeypatch.delenv(k, raising=False)
+    with pytest.raises(runner.PresetError, match="portable arithmetic's pin; this run is native"):
+        runner.run("default", out=tmp_path / "n", arithmetic="native", eigen_caches="1,2,3", nb_dir=nbs,
+                   presets_dir=presets, execute_fn=fake_execute)
+    with pytest.raises(runner.PresetError, match="three positive byte counts"):
+        runner.run("default", out=tmp_path / "b", arithmetic="portable", eigen_caches="32768", nb_dir=nbs,
+                   presets_dir=presets, execute_fn=fake_execute)
+    assert not (tmp_path / "n").exists() and not (tmp_path / "b").exists() and not seen
+    with pytest.raises(SystemExit):
+        runner.run("default", out=tmp_path / "r", arithmetic="portable", eigen_caches="32768,524288,16777216",
+                   nb_dir=nbs, presets_dir=presets, execute_fn=fake_execute)
+    assert runner.read_run_json(tmp_path / "r")["eigen_caches"] == "32768,524288,16777216"
+    runner.run(resume=tmp_path / "r", nb_dir=nbs, presets_dir=presets, execute_fn=fake_execute)
+    assert seen == ["32768,524288,16777216"] * 3
+    runner.run("default", out=tmp_path / "c", arithmetic="portable", eigen_caches="cpuid", nb_dir=nbs,
+               presets_dir=presets, execute_fn=lambda p, o, params, log=False: (seen.append(
+                   os.environ.get(arithmetic.EIGEN_CACHES_ENV)), (o / p.name, 0.1))[1])
+    assert seen[3:] == [None, None] and arithmetic.EIGEN_CACHES_ENV not in os.environ
