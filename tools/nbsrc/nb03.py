@@ -19,7 +19,7 @@ search on MNIST with keras-tuner's Bayesian-optimisation oracle on the series' s
 store, deploys the best model to int8 in TensorFlow Lite Micro, and puts it beside μNAS's aging
 evolution (notebook 02) on the same bounds and budget.
 
-*Runs in about 12 minutes on a 2-core machine* (5 search seeds, about 2 minutes each; measured 11.9 minutes under the portable arithmetic, `results/20261203-portable/`). `-y "SEARCH_SEEDS: [0]"` runs one seed in about 3 minutes, with no verdict.
+*Runs in about 35 minutes on a 2-core machine* (10 search seeds, about 2 minutes each; measured 39 minutes under the portable arithmetic with other runs sharing the 2 cores, `results/20261204-default-03/`). `-y "SEARCH_SEEDS: [0]"` runs one seed in about 3 minutes, with no verdict.
 """),
 ("md", """
 **Goals**
@@ -69,7 +69,7 @@ CURVE_SPARSITIES = [0.5, 0.7, 0.85]   # SpVD vs magnitude at these fractions of 
 CURVE_EPOCHS = 1             # training per curve point on the N_TRAIN search images
 ENGINE_TARGET = "stm32f746zg"   # MCU of the sparse-engine emulation (helpers.targets)
 WORKERS = 1
-SEARCH_SEEDS = [0, 1, 2, 3, 4]   # BO and aging evolution once per seed (contains SEED): the BO-vs-AE verdict is over seeds
+SEARCH_SEEDS = [0, 1, 2, 3, 4, 5, 6, 7, 8, 9]   # BO and AE once per seed (contains SEED): the BO-vs-AE verdict is over seeds
 SEED = 0
 """, "parameters"),
 ("code", """
@@ -336,12 +336,15 @@ the interval is a **two-level bootstrap** (`stats.runs_ci` with a set statistic)
 replacement, then each drawn seed's trials, the hypervolume difference and the difference of the
 best feasible validation error (a resample with no feasible candidate counts as `MAX_ERROR`) per
 seed, averaged over the seeds; with one seed there is no interval and no verdict. The default runs
-5 seeds. Natively (TensorFlow picking its kernels by CPU) these 5 seeds said "held" for the error
-claim on one machine and flipped one verdict or the other under other kernels (oneDNN off:
-hypervolume held; oneDNN held to AVX2: error undecided; `results/20261202-verdict-stability/`).
-So the series runs under the *portable arithmetic* by default (`runner.portable_env`: kernels held
-to AVX2, one thread), where the same 5 seeds gave the same figures on 1 and on 2 cores
-(`results/20261203-portable/`). Ten seeds narrow both intervals around zero (error −0.0082 [−0.0258, +0.0114], hypervolume −0.003 [−0.034, +0.016]; `results/20261203-bo-vs-ae-10seeds/`): at this budget the two searches are not told apart. A claim is decided only when the 95 % interval excludes 0.
+10 seeds, because 5 did not give the same verdict on every machine. Natively (TensorFlow picking
+its kernels by CPU) 5 seeds said "held" for the error claim on one machine and flipped one verdict
+or the other under other kernels (oneDNN off: hypervolume held; oneDNN held to AVX2: error
+undecided; `results/20261202-verdict-stability/`). Under the *portable arithmetic*, the default
+(`runner.portable_env`: kernels held to AVX2, one thread, Eigen's cache sizes pinned), they gave
+the same figures on 1 and on 2 cores (`results/20261203-portable/`), but with the cache sizes of an
+AMD EPYC Rome (32 KiB L1d instead of 48, as such a machine computed before the pin) the error
+verdict flipped from undecided, [−0.0505, +0.0046], to held, [−0.0477, −0.0047]
+(`results/20261204-eigen-pin/`). With 10 seeds the verdicts are the same on both: error undecided, [−0.0258, +0.0114] here and [−0.0239, +0.0090] with Rome's caches; hypervolume undecided, [−0.034, +0.016] and [−0.022, +0.038]. At this budget the two searches are not told apart. A claim is decided only when the 95 % interval excludes 0.
 """),
 ("code", """
 t0, c0 = time.time(), helpers.run.cpu_seconds()
