@@ -2,7 +2,9 @@
 
 One module per concept (see README): data, targets, spaces, resources, train,
 search, prune, deploy, kernels, emulator, plots. Import the module you need,
-e.g. ``from helpers import data``; nothing heavy (TensorFlow) is imported here.
+e.g. ``from helpers import data``; nothing heavy (TensorFlow) is imported here. Under the
+portable arithmetic (``TINYNAS_EIGEN_CACHES`` set) TensorFlow's libraries are loaded, not imported,
+to pin Eigen's cache sizes (``helpers.arithmetic.pin_eigen_caches``).
 """
 import os as _os
 import warnings as _warnings
