@@ -94,8 +94,8 @@ def portable_env(cpu_flags: set[str] | None = None, arch: str | None = None,
       of its sums, by the caches ``cpuid`` reports; each process that imports :mod:`helpers` writes
       those of the committed runs' CPU (:data:`PORTABLE_EIGEN_CACHES`) into Eigen's record instead.
       Measured under QEMU (``results/20261204-eigen-pin``): on two emulated CPUs with other caches
-      17 of 20 probed float ops then give this machine's bits, every product, convolution and
-      reduction among them (5 of 16 differed without the pin, ``results/20261203-second-cpu``).
+      19 of 24 probed float ops then give this machine's bits, every product, convolution and
+      reduction among them (9 of 24 differed without the pin).
 
     What it cannot pin: Eigen's fast reciprocal and reciprocal square root (softmax, batch
     normalisation) refine the CPU's ``rcpps`` / ``rsqrtps`` approximations, which x86 specifies only
@@ -158,19 +158,13 @@ def arithmetic_env(arithmetic: str, eigen_caches: str | None = None):
     Eigen's cache sizes: ``"L1,L2,L3"`` in bytes, or ``"cpuid"`` for this CPU's own, to compute what
     a CPU with other caches computed without the pin. The variables of ``ARITHMETIC_ENV`` are
     restored afterwards. Taught in the README."""
-    if eigen_caches is not None and arithmetic != "portable":
-        raise ValueError(f"eigen_caches={eigen_caches!r} changes the portable arithmetic's pin; "
-                         f"this run is {arithmetic}")
-    if eigen_caches not in (None, "cpuid"):
-        eigen_caches = ",".join(map(str, parse_eigen_caches(eigen_caches)))
+    check_eigen_caches(eigen_caches, arithmetic)
     saved = {k: os.environ.get(k) for k in ARITHMETIC_ENV}
     try:
         if arithmetic == "portable":
             use_portable_arithmetic()
-            if eigen_caches == "cpuid":
-                os.environ.pop(EIGEN_CACHES_ENV)
-            elif eigen_caches:
-                os.environ[EIGEN_CACHES_ENV] = eigen_caches
+            if eigen_caches is not None:
+                set_eigen_caches(os.environ, eigen_caches)
         yield
     finally:
         for k, v in saved.items():
@@ -224,6 +218,28 @@ def parse_eigen_caches(text: str) -> tuple[int, int, int]:
         raise ValueError(f"{EIGEN_CACHES_ENV}={text!r}: give three positive byte counts, L1,L2,L3 "
                          f"(e.g. {','.join(map(str, PORTABLE_EIGEN_CACHES))})")
     return sizes  # type: ignore[return-value]
+
+
+def check_eigen_caches(eigen_caches: str | None, arithmetic: str = "portable") -> None:
+    """Refuse, with a ``ValueError`` naming it, a replacement of the pin (``"L1,L2,L3"`` bytes or
+    ``"cpuid"``) that is malformed or asked of another arithmetic than the portable one; ``None``
+    (the pin as it is) passes. Taught in the README (Reproducibility)."""
+    if eigen_caches is None:
+        return
+    if arithmetic != "portable":
+        raise ValueError(f"--eigen-caches changes the portable arithmetic's pin; this run is {arithmetic}")
+    if eigen_caches != "cpuid":
+        parse_eigen_caches(eigen_caches)
+
+
+def set_eigen_caches(env, eigen_caches: str) -> None:
+    """Replace the pin in ``env`` (``os.environ`` or a child's environment): ``"cpuid"`` removes it,
+    so Eigen reads this CPU's caches; ``"L1,L2,L3"`` (bytes) pins those. Taught in the README
+    (Reproducibility)."""
+    if eigen_caches == "cpuid":
+        env.pop(EIGEN_CACHES_ENV, None)
+    else:
+        env[EIGEN_CACHES_ENV] = ",".join(map(str, parse_eigen_caches(eigen_caches)))
 
 
 def elf_symbols(path: str | os.PathLike, names: tuple[str, ...]) -> dict[str, int]:
@@ -332,8 +348,8 @@ def pin_eigen_caches(sizes: tuple[int, int, int] = PORTABLE_EIGEN_CACHES) -> dic
         record[0], record[1], record[2] = sizes
         guard.value = 1
     if "libtensorflow_cc.so.2" not in before:
-        raise EigenCachesUnavailable(f"this TensorFlow build has no Eigen cache record in its kernel library "
-                                     f"({tensorflow_eigen_libraries()[0]}); figures will follow this CPU's caches")
+        raise EigenCachesUnavailable("this TensorFlow build has no Eigen cache record in libtensorflow_cc.so.2; "
+                                     "figures will follow this CPU's caches")
     return before
 
 

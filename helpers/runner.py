@@ -40,7 +40,7 @@ from typing import Any
 import yaml
 
 from helpers.arithmetic import (ARITHMETIC_ENV, ARITHMETICS, PortableUnavailable, arithmetic_env,  # noqa: F401
-                                choose_arithmetic, machine_facts, parse_eigen_caches, portable_env,
+                                check_eigen_caches, choose_arithmetic, machine_facts, portable_env,
                                 use_portable_arithmetic)
 from helpers.run import format_figures, latest_run, load_figures
 
@@ -487,7 +487,10 @@ def run(preset: str = "default", selector: str | None = None, overrides: dict | 
             raise FileExistsError(f"run folder {run_dir} exists and is not empty; runs never overwrite "
                                   f"(continue an interrupted one with --resume {run_dir})")
         chosen = choose_arithmetic(arithmetic)  # before anything is created: "portable" fails here
-        _check_eigen_caches(eigen_caches, chosen)
+        try:  # before anything is created
+            check_eigen_caches(eigen_caches, chosen)
+        except ValueError as exc:
+            raise PresetError(str(exc)) from None
         run_dir.mkdir(parents=True, exist_ok=True)
         meta = {"preset": preset, "started": stamp, "arithmetic": chosen,
                 "versions": package_versions(), "notebooks": {p.stem: params for p, params, _ in plan}}
@@ -504,20 +507,6 @@ def run(preset: str = "default", selector: str | None = None, overrides: dict | 
         raise SystemExit("notebooks failed:\n  " + "\n  ".join(failures)
                          + f"\ncontinue with: python -m helpers.runner run --resume {run_dir}")
     return run_dir
-
-
-def _check_eigen_caches(eigen_caches: str | None, arithmetic: str) -> None:
-    """A run's ``--eigen-caches`` before anything is created: portable only, three byte counts or
-    ``cpuid``."""
-    if eigen_caches is None:
-        return
-    if arithmetic != "portable":
-        raise PresetError(f"--eigen-caches changes the portable arithmetic's pin; this run is {arithmetic}")
-    if eigen_caches != "cpuid":
-        try:
-            parse_eigen_caches(eigen_caches)
-        except ValueError as exc:
-            raise PresetError(str(exc)) from None
 
 
 def _execute_plan(plan, run_dir: Path, meta: dict, execute_fn, log: bool) -> list[str]:

@@ -122,18 +122,15 @@ def _probe_ops() -> dict[str, str]:
 
 
 def cmd_probe(args: argparse.Namespace) -> int:
-    from helpers.arithmetic import (EIGEN_CACHES_ENV, eigen_caches_in_use, machine_facts, parse_eigen_caches,
-                                    portable_env)
+    from helpers.arithmetic import EIGEN_CACHES_ENV, eigen_caches_in_use, machine_facts, portable_env, set_eigen_caches
 
     if args.inner:
         ops = _probe_ops()
         print(json.dumps({"ops": ops, "eigen_caches": eigen_caches_in_use().get("libtensorflow_cc.so.2")}))
         return 0
     env = dict(os.environ, **portable_env(), TF_CPP_MIN_LOG_LEVEL="3", ONEDNN_VERBOSE="1")
-    if args.eigen_caches == "cpuid":
-        env.pop(EIGEN_CACHES_ENV)
-    elif args.eigen_caches:
-        env[EIGEN_CACHES_ENV] = ",".join(map(str, parse_eigen_caches(args.eigen_caches)))
+    if args.eigen_caches:
+        set_eigen_caches(env, args.eigen_caches)
     cmd = [sys.executable, __file__, "probe", "--inner"]
     if args.cpu:
         qemu = _qemu()
