@@ -504,7 +504,9 @@ def _dominated(a, b) -> bool:  # a dominated by b (minimisation)
 
 def claims(records, *, seed: int = 0) -> list:
     """The survey's qualitative claims, each as a :class:`helpers.stats.Verdict` over seeds
-    (unpaired bootstrap of the seeds' values; a claim with a method missing is left out). Taught in 07-comparison."""
+    (Welch t over the seeds' values, :func:`helpers.stats.welch_ci`; a share of deployed models the
+    exact binomial interval, :func:`helpers.stats.proportion_ci`; the ratio over deployed models a
+    percentile bootstrap; a claim with a method missing is left out). Taught in 07-comparison."""
     out = []
 
     def per(task, m, fn):
@@ -513,11 +515,11 @@ def claims(records, *, seed: int = 0) -> list:
 
     a, b = per("mnist", "aging_evolution", hypervolume_of), per("mnist", "bayesian_optimization", hypervolume_of)
     if len(a) and len(b):
-        out.append(stats.verdict(stats.diff_ci(a, b, n=2000, seed=seed),
+        out.append(stats.verdict(stats.welch_ci(a, b),
                                  claim="MNIST: μNAS aging evolution's deployed hypervolume exceeds SpArSe BO's"))
     a, b = per("mnist", "aging_evolution", _best_acc), per("mnist", "bayesian_optimization", _best_acc)
     if len(a) and len(b) and np.isfinite(a).all() and np.isfinite(b).all():
-        out.append(stats.verdict(stats.diff_ci(a, b, n=2000, seed=seed),
+        out.append(stats.verdict(stats.welch_ci(a, b),
                                  claim="MNIST: μNAS's best feasible int8 accuracy exceeds SpArSe's"))
     dn = [r for r in records if r["task"] == "kws" and r["method"] == "dnas" and "error" not in r]
     of = [r for r in records if r["task"] == "kws" and r["method"] == "ofa" and "error" not in r]
@@ -528,7 +530,7 @@ def claims(records, *, seed: int = 0) -> list:
         op = pts(of)
         nd = np.array([0.0 if any(_dominated(x, o) for o in op) else 1.0 for x in pts(dn)])
         if len(nd):
-            out.append(stats.verdict(stats.bootstrap_ci(nd, np.mean, n=2000, seed=seed),
+            out.append(stats.verdict(stats.proportion_ci(int(nd.sum()), len(nd)),
                                      claim="KWS: share of MicroNets DNAS models no OFA model dominates "
                                            "(error, arena head, flash)", null=0.5))
     ratios = np.array([d["tflm_arena_total_bytes"] / d["emulated_sram_bytes"] for r in records if "error" not in r

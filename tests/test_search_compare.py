@@ -26,19 +26,19 @@ def _result(rng, n, quality):
 
 def test_better_search_wins_both_claims_over_seeds():
     rng = np.random.default_rng(0)
-    runs = {s: (_result(rng, 20, 0.5), _result(rng, 20, 0.0)) for s in range(5)}
+    runs = {s: (_result(rng, 20, 0.5), _result(rng, 20, 0.0)) for s in range(10)}
     v, per_seed = search.compare_by_seed(runs, BOUNDS, error_bound=0.5, names=("good", "bad"), short=("G", "B"))
     assert v["hypervolume_gain"].word == "held"
     assert v["best_feasible_error_diff"].word == "held"
     assert v["hypervolume_gain"].claim == "good covers more hypervolume than bad"
-    assert list(per_seed.index) == list(range(5))
+    assert list(per_seed.index) == list(range(10))
     assert (per_seed["hypervolume G"] > per_seed["hypervolume B"]).all()
-    assert v["hypervolume_gain"].n == 5
+    assert v["hypervolume_gain"].n == 10
 
 
 def test_swapped_searches_do_not_hold():
     rng = np.random.default_rng(1)
-    runs = {s: (_result(rng, 20, 0.0), _result(rng, 20, 0.5)) for s in range(5)}
+    runs = {s: (_result(rng, 20, 0.0), _result(rng, 20, 0.5)) for s in range(10)}
     v, _ = search.compare_by_seed(runs, BOUNDS, error_bound=0.5)
     assert v["hypervolume_gain"].word == "did not hold"
 

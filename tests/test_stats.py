@@ -117,14 +117,14 @@ def test_runs_interval_sees_the_run_to_run_spread_that_one_run_hides():
     runs = [rng.normal(m, 0.3, 20) for m in offsets]
     one = stats.verdict(stats.bootstrap_ci(runs[0], seed=0), claim="gain")
     assert one.word == "did not hold"                       # one run alone looks decided...
-    ci = stats.runs_ci(runs, seed=0)
+    ci = stats.runs_ci(runs)
     assert ci.n == 4 and ci.low < 0 < ci.high               # ...the runs say it is not
     assert stats.verdict(ci, claim="gain").word == "undecided at this budget"
-    single = stats.runs_ci(runs[:1], seed=0)                # one run: no interval, no decision
+    single = stats.runs_ci(runs[:1])                # one run: no interval, no decision
     assert np.isnan(single.low) and stats.verdict(single, claim="gain").word == "undecided at this budget"
-    big = stats.runs_ci([rng.normal(m, 0.3, 20) for m in (2.0, 2.4, 1.7)], seed=0)
+    big = stats.runs_ci([rng.normal(m, 0.3, 20) for m in (2.0, 2.4, 1.7)])
     assert big.low > 1 and stats.verdict(big, claim="gain").held
-    assert stats.runs_ci(runs, seed=0) == ci                # seeded
+    assert stats.runs_ci(runs) == ci                # deterministic
 
 
 def test_runs_interval_of_a_set_statistic_per_run():
@@ -132,12 +132,64 @@ def test_runs_interval_of_a_set_statistic_per_run():
     best_diff = lambda a, b: a.min() - b.min()              # a statistic of whole sets, as a best-of or a hypervolume
     # per seed two searches' values; the gap between the arms changes sign from seed to seed
     runs = [(rng.normal(m, 0.05, 30), rng.normal(0, 0.05, 30)) for m in (-0.3, 0.25, 0.1, -0.2)]
-    ci = stats.runs_ci(runs, stat=best_diff, n=500, seed=0)
+    ci = stats.runs_ci(runs, stat=best_diff)
     assert ci.estimate == pytest.approx(np.mean([best_diff(*r) for r in runs]))
     assert ci.n == 4 and ci.low < 0 < ci.high
-    one = stats.runs_ci(runs[:1], stat=best_diff, n=500, seed=0)
+    one = stats.runs_ci(runs[:1], stat=best_diff)
     assert np.isnan(one.low) and one.estimate == pytest.approx(best_diff(*runs[0]))
     clear = [(rng.normal(-1, 0.05, 30), rng.normal(0, 0.05, 30)) for _ in range(3)]
-    assert stats.runs_ci(clear, stat=best_diff, n=500, seed=0).high < 0
+    assert stats.runs_ci(clear, stat=best_diff).high < 0
     with pytest.raises(ValueError, match="non-empty"):
         stats.runs_ci([(np.array([]), np.array([1.0]))], stat=best_diff)
+
+
+def test_t_quantile_matches_the_tables():
+    # Student's t table (two-sided 95 %: the 0.975 quantile), and the normal limit
+    for df, q in ((1, 12.706), (2, 4.303), (4, 2.776), (9, 2.262), (29, 2.045)):
+        assert stats.t_quantile(0.975, df) == pytest.approx(q, abs=5e-4)
+    assert stats.t_quantile(0.975, 1e6) == pytest.approx(1.95996, abs=1e-4)
+    assert stats.t_quantile(0.025, 4) == pytest.approx(-stats.t_quantile(0.975, 4))
+    assert stats.t_cdf(stats.t_quantile(0.9, 3.5), 3.5) == pytest.approx(0.9, abs=1e-10)
+    with pytest.raises(ValueError):
+        stats.t_quantile(1.0, 3)
+    with pytest.raises(ValueError):
+        stats.t_cdf(0.0, 0)
+
+
+def test_runs_interval_covers_at_three_runs_where_a_bootstrap_does_not():
+    # 400 experiments of 3 runs each (true mean 0): Student's t covers 0 about 95 % of the time,
+    # a percentile bootstrap of the same 3 values far less often (why runs_ci and welch_ci use t)
+    rng = np.random.default_rng(7)
+    draws = rng.normal(0.0, 1.0, size=(400, 3))
+    t_cover = np.mean([(c := stats.runs_ci([[v] for v in x])).low <= 0 <= c.high for x in draws])
+    boot_cover = np.mean([(c := stats.bootstrap_ci(x, n=300, seed=i)).low <= 0 <= c.high for i, x in enumerate(draws)])
+    assert 0.92 <= t_cover <= 0.98
+    assert boot_cover < 0.85
+
+
+def test_welch_interval_of_two_arms_over_seeds():
+    a, b = np.array([0.91, 0.93, 0.92, 0.95]), np.array([0.90, 0.88, 0.93, 0.89])
+    ci = stats.welch_ci(a, b)
+    # the textbook Welch interval: d = 0.0275, se = sqrt(s_a²/4 + s_b²/4), Welch-Satterthwaite df
+    va, vb = a.var(ddof=1) / 4, b.var(ddof=1) / 4
+    df = (va + vb) ** 2 / (va ** 2 / 3 + vb ** 2 / 3)
+    half = stats.t_quantile(0.975, df) * np.sqrt(va + vb)
+    assert ci.estimate == pytest.approx(0.0275) and ci.n == (4, 4)
+    assert (ci.low, ci.high) == pytest.approx((0.0275 - half, 0.0275 + half))
+    assert stats.verdict(ci, claim="a > b").word == "undecided at this budget"
+    far = stats.welch_ci(a + 0.1, b)
+    assert stats.verdict(far, claim="a > b").word == "held"
+    one = stats.welch_ci([0.9], b)                          # one run in an arm: no interval
+    assert np.isnan(one.low) and stats.verdict(one, claim="a > b").word == "undecided at this budget"
+
+
+def test_proportion_interval_is_the_exact_binomial_one():
+    ci = stats.proportion_ci(3, 3)                          # a bootstrap of [1, 1, 1] would say [1, 1]
+    assert ci.estimate == 1 and ci.high == 1 and ci.low == pytest.approx(0.2924, abs=1e-4)
+    assert stats.verdict(ci, claim="share > 1/2", null=0.5).word == "undecided at this budget"
+    ci = stats.proportion_ci(2, 7)                          # Clopper-Pearson tables: [0.0367, 0.7096]
+    assert (ci.low, ci.high) == pytest.approx((0.03669, 0.70958), abs=1e-5)
+    assert stats.proportion_ci(0, 5).low == 0 and stats.proportion_ci(0, 5).high == pytest.approx(0.5218, abs=1e-4)
+    assert np.isnan(stats.proportion_ci(0, 0).low)
+    with pytest.raises(ValueError):
+        stats.proportion_ci(4, 3)

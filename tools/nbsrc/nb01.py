@@ -235,11 +235,12 @@ one (published, MCUNet 2020). We train `N_MODELS` random fitting models from the
 from a space `LOW_RANK_FRACTION` of the way down the eligible ranking, same epochs, same data.
 
 **The verdict needs its sample.** With `N_MODELS` models per space, the difference of two means
-is one draw among many: a 95 % bootstrap interval of the accuracy difference (each space's models
-resampled independently, `helpers.stats.diff_ci`) says how far it could move. The claim is decided
+is one draw among many: a 95 % Welch t interval of the difference of the two means
+(`helpers.stats.welch_ci`, each model one training run) says how far it could move. The claim is decided
 only when the interval excludes 0, otherwise it is *undecided at this budget* (and always so with one
-model per space). A bootstrap over 4 models is narrower than the truth (it sees only the variation
-those 4 contain): more models, or seeds, are the better sample.
+model per space). A percentile bootstrap over 4 models would be narrower than the truth (a resample
+holds at most the 4 values there are, and its 95 % interval covers the true difference less often than
+95 %); Student's t widens the interval by what 4 runs cannot know.
 """),
 ("code", """
 elig = ranking.table()[ranking.table().eligible].reset_index(drop=True)
@@ -265,7 +266,7 @@ print(f"mean test accuracy: chosen {acc_best.mean():.4f} (min {acc_best.min():.4
       f"low-ranked {acc_low.mean():.4f} (max {acc_low.max():.4f}); difference {gain:+.2f} points")
 print("published (MCUNet 2020, ImageNet-100): +4.5 points"
       + ("" if acc_best.min() > acc_low.max() else "; the two distributions overlap"))
-gain_ci = stats.diff_ci(100 * acc_best, 100 * acc_low, seed=SEED)
+gain_ci = stats.welch_ci(100 * acc_best, 100 * acc_low)
 better_space = stats.verdict(gain_ci, claim=f"chosen space trains better than rank {int(low['rank'])} (accuracy points)")
 print(better_space.summary())
 """),

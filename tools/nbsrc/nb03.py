@@ -332,19 +332,23 @@ runs**: a bootstrap over one run's dozen trials cannot show how much another see
 machine's rounding of every trained candidate, moves a search (in notebook 02 such a verdict
 flipped from "held" to "undecided" under other floating-point kernels;
 `results/20261202-verdict-stability/`). So both searches run once per seed of `SEARCH_SEEDS`, and
-the interval is a **two-level bootstrap** (`stats.runs_ci` with a set statistic): seeds with
-replacement, then each drawn seed's trials, the hypervolume difference and the difference of the
-best feasible validation error (a resample with no feasible candidate counts as `MAX_ERROR`) per
-seed, averaged over the seeds; with one seed there is no interval and no verdict. The default runs
-10 seeds, because 5 did not give the same verdict on every machine. Natively (TensorFlow picking
-its kernels by CPU) 5 seeds said "held" for the error claim on one machine and flipped one verdict
-or the other under other kernels (oneDNN off: hypervolume held; oneDNN held to AVX2: error
-undecided; `results/20261202-verdict-stability/`). Under the *portable arithmetic*, the default
-(`runner.portable_env`: kernels held to AVX2, one thread, Eigen's cache sizes pinned), they gave
-the same figures on 1 and on 2 cores (`results/20261203-portable/`), but with the cache sizes of an
-AMD EPYC Rome (32 KiB L1d instead of 48, as such a machine computed before the pin) the error
-verdict flipped from undecided, [−0.0505, +0.0046], to held, [−0.0477, −0.0047]
-(`results/20261204-eigen-pin/`). With 10 seeds the verdicts are the same on both: error undecided, [−0.0258, +0.0114] here and [−0.0239, +0.0090] with Rome's caches; hypervolume undecided, [−0.034, +0.016] and [−0.022, +0.038]. At this budget the two searches are not told apart. A claim is decided only when the 95 % interval excludes 0.
+each seed gives one hypervolume difference and one difference of the best feasible validation errors
+(a search with no feasible candidate counts as `MAX_ERROR`); the interval is **Student's t over the
+seeds** (`stats.runs_ci` with a set statistic), and with one seed there is no interval and no verdict.
+The default runs 10 seeds, because 5 did not give the same verdict on every machine. Natively
+(TensorFlow picking its kernels by CPU) 5 seeds said "held" for the error claim on one machine and
+flipped one verdict or the other under other kernels (oneDNN off: hypervolume held; oneDNN held to
+AVX2: error undecided; `results/20261202-verdict-stability/`). Under the *portable arithmetic*, the
+default (`runner.portable_env`: kernels held to AVX2, one thread, Eigen's cache sizes pinned), they
+gave the same figures on 1 and on 2 cores (`results/20261203-portable/`), but with the cache sizes of
+an AMD EPYC Rome (32 KiB L1d instead of 48, as such a machine computed before the pin) the error
+verdict of a two-level bootstrap (seeds, then each seed's trials; this notebook's interval until
+then) flipped from undecided, [−0.0505, +0.0046], to held, [−0.0477, −0.0047]
+(`results/20261204-eigen-pin/`): a resample of 5 seeds cannot be wider than the 5 there are. Student's
+t over the same 5 seeds with Rome's caches says undecided, [−0.0454, +0.0024]
+(`results/20261204-student-t/`). Over 10 seeds the verdicts are the same on both: error undecided,
+[−0.0263, +0.0099] here and [−0.0218, +0.0063] with Rome's caches; hypervolume undecided,
+[−0.0259, +0.0198] and [−0.0204, +0.0443]. At this budget the two searches are not told apart. A claim is decided only when the 95 % interval excludes 0.
 """),
 ("code", """
 t0, c0 = time.time(), helpers.run.cpu_seconds()
@@ -386,7 +390,7 @@ for s in [s for s in SEARCH_SEEDS if s != SEED]:                 # the other see
                                       sample_size=AE_SAMPLE, seed=s, directory=st / "aging", workers=WORKERS))
 bo_vs_aging, per_seed = search.compare_by_seed(
     runs, BOUNDS, error_bound=MAX_ERROR, names=("SpArSe BO", "aging evolution"), short=("BO", "AE"),
-    error_name="val error", n=1000, seed=SEED)
+    error_name="val error")
 print(per_seed.round(4))
 for v in bo_vs_aging.values():
     print(v.summary())
@@ -563,6 +567,8 @@ helpers.record("03-sparse-pruning", {
     "morphism_search_epochs_saved_pct": 100 * (1 - bo_epochs / bo_epochs_scratch),
     **{f: x for k, v in bo_vs_aging.items() for f, x in v.to_figures(f"bo_vs_aging_{k}").items()},
     "bo_vs_aging_search_seeds": len(runs),
+    **{f"bo_vs_aging_{c.replace(' ', '_')}_seed{s}": float(r[c]) for s, r in per_seed.iterrows()
+       for c in ("hypervolume gain", "best feasible error diff")},
     "best_test_accuracy_int8": acc8, "best_val_accuracy_float": val_float,
     "best_model_size_nonzero": size8.nonzero, "best_model_size_indexed_bytes": size8.indexed,
     "best_working_memory_bytes": wm8.peak, "best_peak_sram_bytes_estimate": est.peak_sram_bytes,

@@ -303,10 +303,14 @@ ax.set_xlabel("MACs"); ax.set_ylabel("predicted accuracy"); ax.legend(); ax.set_
 The picked subnet and `N_PS_COMPARE - 1` other fitting subnets from Part 3, each evaluated on the test
 split (a) with the PS supernet's weights and (b) with the no-PS supernet's weights, both after batch-norm
 recalibration only: the PS gain is the mean paired difference. Both arms are trained once per seed of
-`PS_SEEDS` from the shared warm-up, and the interval is a two-level bootstrap, training runs first, then
-subnets (`helpers.stats.runs_ci`): a bootstrap over the subnets of a single run cannot see how much the
-gain moves from one training run to the next, and it moved enough to flip the verdict between two
-numerical environments (`results/20261202-verdict-stability/`). The first `N_COMPARE` of them are also (c) trained from scratch as standalone models for the
+`PS_SEEDS` from the shared warm-up, and the interval is a Student t interval over the training runs of
+each run's mean gain on the same subnets (`helpers.stats.runs_ci`): a bootstrap over the subnets of a
+single run cannot see how much the gain moves from one training run to the next, and it moved enough to
+flip the verdict between two numerical environments (`results/20261202-verdict-stability/`). A two-level
+bootstrap (runs, then subnets) was not enough either: over 3 runs it said "held" with one machine's
+rounding ([+0.07, +1.06]) and "undecided" with another's ([−0.91, +0.77];
+`results/20261204-eigen-pin/`), because a resample of 3 runs cannot be wider than the 3 there are.
+Student's t over 3 runs is wide, which is what 3 runs know (`results/20261204-student-t/`). The first `N_COMPARE` of them are also (c) trained from scratch as standalone models for the
 same number of epochs the supernet was trained (`sum(PS_EPOCHS)`). Published (OFA 2020, ImageNet):
 without PS subnets lose about 3.6 points (72.4% vs 76.0%).
 """),
@@ -339,7 +343,7 @@ for s, (sn_ps, sn_nops) in arms.items():
         ps_runs[s] = 100 * np.array([sn_ps.evaluate(a, ds.x_test, ds.y_test, x_calib)
                                      - sn_nops.evaluate(a, ds.x_test, ds.y_test, x_calib) for a in ps_subnets])
 print("PS gain per training run (points):", {s: round(float(d.mean()), 2) for s, d in sorted(ps_runs.items())})
-ps_ci = stats.runs_ci([ps_runs[s] for s in sorted(ps_runs)], seed=SEED)
+ps_ci = stats.runs_ci([ps_runs[s] for s in sorted(ps_runs)])
 ps_gain = ps_ci.estimate
 ps_verdict = stats.verdict(ps_ci, claim="progressive shrinking raises inherited accuracy")
 print(ps_verdict.summary())

@@ -135,7 +135,9 @@ PR.plot(records);
 ("md", """
 ## Part 5 · Claims, with their intervals
 
-Each claim is judged on the seeds' values (an unpaired bootstrap over seeds, 95 %): "held" or
+Each claim over methods is judged on the seeds' values (a Welch t interval over seeds, 95 %: a
+percentile bootstrap of 3 values per method is too narrow); a share of deployed models carries the
+exact binomial (Clopper-Pearson) interval, and the SRAM ratio over deployed models a bootstrap over them. "held" or
 "did not hold" only when the interval excludes the null, else "undecided at this budget". With
 one seed there is no interval, and every claim is undecided. Then the methods' order by
 hypervolume in each seed, and whether it changed.
