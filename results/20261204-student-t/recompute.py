@@ -112,7 +112,9 @@ def _native() -> dict:
     out = {}
     for key, rel, prefix in (("02 native 5 seeds", "native/02-aging-evolution.json", "ae_vs_random"),
                              ("03 native 10 seeds", "native/03-sparse-pruning.json", "bo_vs_aging"),
-                             ("02 rome 5 seeds", "rome/02-aging-evolution.json", "ae_vs_random")):
+                             ("02 rome 5 seeds", "rome/02-aging-evolution.json", "ae_vs_random"),
+                             ("02 native 7 seeds", "seven-seeds/native/02-aging-evolution.json", "ae_vs_random"),
+                             ("02 rome 7 seeds", "seven-seeds/rome/02-aging-evolution.json", "ae_vs_random")):
         if not (HERE / rel).exists():
             continue
         f = _figures(HERE / rel)
@@ -160,7 +162,8 @@ def verdicts(per_run: dict) -> dict:
         pr.update(_native())
     # 02 AE vs random: hypervolume gain, best feasible proxy error
     for key, arith, k in (("02 native 5 seeds", NATIVE, 3), ("02 native 5 seeds", NATIVE, 5),
-                          ("02 rome 3 seeds", ROME, 3), ("02 rome 5 seeds", ROME, 5)):
+                          ("02 rome 3 seeds", ROME, 3), ("02 rome 5 seeds", ROME, 5),
+                          ("02 native 7 seeds", NATIVE, 7), ("02 rome 7 seeds", ROME, 7)):
         if key not in pr:
             continue
         d = pr[key]
