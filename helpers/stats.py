@@ -139,9 +139,13 @@ def _interval(estimate, reps, n, level, method) -> Interval:
     return Interval(float(estimate), low, high, n, level, method, int(len(finite)))
 
 
-def _check(n: int, level: float, groups) -> list[np.ndarray]:
+def _check_level(level: float) -> None:
     if not 0 < level < 1:
         raise ValueError(f"level must be in (0, 1), got {level}")
+
+
+def _check(n: int, level: float, groups) -> list[np.ndarray]:
+    _check_level(level)
     if int(n) < 10:
         raise ValueError(f"n (resamples) must be at least 10, got {n}")
     return _nonempty(groups)
@@ -271,6 +275,14 @@ def _betainc(a: float, b: float, x: float) -> float:
     return 1.0 - front * _betacf(b, a, 1.0 - x) / b
 
 
+def _bisect(f, target: float, lo: float, hi: float) -> float:
+    """The x in [lo, hi] where the increasing ``f`` reaches ``target``, to 1e-12 (relative above 1)."""
+    while hi - lo > 1e-12 * max(1.0, hi):
+        mid = 0.5 * (lo + hi)
+        lo, hi = (mid, hi) if f(mid) < target else (lo, mid)
+    return 0.5 * (lo + hi)
+
+
 def t_cdf(t: float, df: float) -> float:
     """Student's t distribution function with ``df`` degrees of freedom. Taught in 05-once-for-all."""
     if not df > 0:
@@ -290,10 +302,7 @@ def t_quantile(p: float, df: float) -> float:
     lo, hi = 0.0, 1.0
     while t_cdf(hi, df) < p:
         lo, hi = hi, 2.0 * hi
-    while hi - lo > 1e-12 * max(1.0, hi):
-        mid = 0.5 * (lo + hi)
-        lo, hi = (mid, hi) if t_cdf(mid, df) < p else (lo, mid)
-    return 0.5 * (lo + hi)
+    return _bisect(lambda t: t_cdf(t, df), p, lo, hi)
 
 
 def runs_ci(runs, *, stat=None, level: float = 0.95) -> Interval:
@@ -309,13 +318,13 @@ def runs_ci(runs, *, stat=None, level: float = 0.95) -> Interval:
     (and from machine to machine, whose kernels round differently), which values of a single run
     cannot show, so with one run the interval is (nan, nan) and no decision is made. Why not a
     bootstrap: with 3 runs a resample holds at most 3 distinct run statistics, so a percentile
-    bootstrap of their mean is too narrow (its 95 % interval covered the true mean of simulated normal
-    runs 77 % of the time, Student's t 96 %: ``results/20261204-student-t/``; ``tests/test_stats.py`` checks it), and resampling a search's trials within a run
-    treats dependent trials as independent. Student's t assumes the run statistics roughly normal;
+    bootstrap of their mean is too narrow (its 95 % interval covered the true mean of simulated
+    normal runs 77 % of the time, Student's t 96 %: ``results/20261204-student-t/``;
+    ``tests/test_stats.py`` checks it), and resampling a search's trials within a run treats
+    dependent trials as independent. Student's t assumes the run statistics roughly normal;
     at 3 runs its interval is wide, which is the honest width of 3 runs. Taught in 05-once-for-all.
     """
-    if not 0 < level < 1:
-        raise ValueError(f"level must be in (0, 1), got {level}")
+    _check_level(level)
     if stat is None:
         groups = [np.asarray(r, dtype=float).ravel() for r in runs]
         _nonempty(groups if groups else [np.array([])])
@@ -342,8 +351,7 @@ def welch_ci(a, b, *, level: float = 0.95) -> Interval:
     each value is a whole run: a percentile bootstrap of 3 or 4 values per arm is too narrow
     (:func:`runs_ci` says why). Taught in 01-search-space-cdf.
     """
-    if not 0 < level < 1:
-        raise ValueError(f"level must be in (0, 1), got {level}")
+    _check_level(level)
     ga, gb = _nonempty((np.asarray(a, float).ravel(), np.asarray(b, float).ravel()))
     est = float(ga.mean() - gb.mean())
     n, method = (len(ga), len(gb)), "Welch t over runs"
@@ -363,8 +371,7 @@ def proportion_ci(successes: int, n: int, *, level: float = 0.95) -> Interval:
     yes/no outcomes. A percentile bootstrap of 3 outcomes that are all "yes" gives [1, 1], as if
     3 could prove a share of 1; the exact interval of 3 of 3 is [0.29, 1]. ``n`` 0 gives (nan, nan).
     Taught in 07-comparison."""
-    if not 0 < level < 1:
-        raise ValueError(f"level must be in (0, 1), got {level}")
+    _check_level(level)
     k, n = int(successes), int(n)
     if n < 0 or not 0 <= k <= n:
         raise ValueError(f"need 0 <= successes <= n, got {successes} of {n}")
@@ -372,17 +379,9 @@ def proportion_ci(successes: int, n: int, *, level: float = 0.95) -> Interval:
     if n == 0:
         return Interval(float("nan"), float("nan"), float("nan"), 0, level, method, 0)
     a = (1 - level) / 2
-
-    def solve(f, target):                                   # f increasing in p on [0, 1]
-        lo, hi = 0.0, 1.0
-        for _ in range(200):
-            mid = 0.5 * (lo + hi)
-            lo, hi = (mid, hi) if f(mid) < target else (lo, mid)
-        return 0.5 * (lo + hi)
-
     # P(X >= k | p) = I_p(k, n - k + 1) rises with p; P(X <= k | p) = 1 - I_p(k + 1, n - k) falls
-    low = 0.0 if k == 0 else solve(lambda p: _betainc(k, n - k + 1, p), a)
-    high = 1.0 if k == n else solve(lambda p: _betainc(k + 1, n - k, p), 1 - a)
+    low = 0.0 if k == 0 else _bisect(lambda p: _betainc(k, n - k + 1, p), a, 0.0, 1.0)
+    high = 1.0 if k == n else _bisect(lambda p: _betainc(k + 1, n - k, p), 1 - a, 0.0, 1.0)
     return Interval(k / n, low, high, n, level, method, 0)
 
 
